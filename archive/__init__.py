@@ -1,0 +1,9 @@
+"""The SQL archive: every version of every notice, with the raw pages they came from.
+
+Knows nothing of Scrapy: callers hand it extracted fields and response bytes.
+"""
+
+from .db import DEFAULT_DB_URL, open_archive, resolve_db_url
+from .store import Archive, ArchiveError, SaveResult
+
+__all__ = ["Archive", "ArchiveError", "DEFAULT_DB_URL", "SaveResult", "open_archive", "resolve_db_url"]

@@ -1,0 +1,101 @@
+"""Opening the archive: engine set-up, SQLite pragmas, and migrations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DB_URL = "sqlite:///zwgk.sqlite3"
+_SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class DatabaseURLError(ValueError):
+    """The database URL cannot be used."""
+
+
+def resolve_db_url(db_url: str | None = None) -> str:
+    """``--db``, else ``ZWGK_DB``, else an SQLite file in the working directory."""
+    return db_url or os.environ.get("ZWGK_DB") or DEFAULT_DB_URL
+
+
+def create_archive_engine(db_url: str) -> Engine:
+    """An engine for ``db_url``; SQLite gets WAL mode, a busy timeout and foreign keys."""
+    try:
+        url = make_url(db_url)
+    except ArgumentError as error:
+        raise DatabaseURLError(f"not a database URL: {db_url!r} (try sqlite:///zwgk.sqlite3)") from error
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as error:
+        raise DatabaseURLError(
+            f"the driver for {url.drivername} is not installed ({error.name}); "
+            "for PostgreSQL install zwgk with: pip install '.[postgres]'"
+        ) from error
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "archive:migrations")
+    config.attributes["engine"] = engine
+    return config
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision(engine: Engine) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply the migrations up to ``revision``."""
+    command.upgrade(alembic_config(engine), revision)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the schema in an empty database; refuse to work on an out-of-date one."""
+    revision = current_revision(engine)
+    head = head_revision(engine)
+    if revision == head:
+        return
+    if revision is None and not inspect(engine).get_table_names():
+        upgrade(engine)
+        return
+    raise DatabaseURLError(
+        f"the archive's schema is at {revision or 'an unknown revision'}, this zwgk needs {head}: "
+        "run `zwgk db upgrade` (back the database up first)"
+    )
+
+
+def open_archive(db_url: str | None = None):
+    """Open (and on first use create) the archive at ``db_url``."""
+    from .store import Archive
+
+    engine = create_archive_engine(resolve_db_url(db_url))
+    ensure_schema(engine)
+    return Archive(engine)

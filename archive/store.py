@@ -1,0 +1,288 @@
+"""The versioning store: save what a crawl saw, one transaction per notice.
+
+The rule: a version is written only when a notice's normalised content (its
+content hash, computed by the caller) differs from its latest version; seeing
+an unchanged notice again only moves its ``last_seen``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .models import CrawlError, CrawlRun, Document, Event, RawPage, Source, Version, utcnow
+from .urls import canonical_url
+
+Outcome = Literal["new", "changed", "unchanged"]
+CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+VERSION_FIELDS = (
+    "title", "doc_number", "doc_number_prefix", "doc_number_year", "doc_number_serial", "index_number",
+    "issuer", "written_date", "published_at", "disclosure", "doc_type", "topic", "keywords", "column",
+    "site_id_code", "body", "body_original", "extractor_version",
+)
+
+
+class ArchiveError(Exception):
+    """The archive could not do what was asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    outcome: Outcome
+    document_id: int
+    version: int
+
+
+@dataclass(frozen=True)
+class Revisit:
+    """A known notice to re-check, with what a conditional request needs."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    body: bytes
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+class Archive:
+    """The archive's operations; every public method is its own transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    # Sources and runs
+
+    def ensure_source(self, key: str, name: str, host: str, platform: str,
+                      level: str | None = None, region: str | None = None) -> int:
+        """Create or update the source row for ``key`` and return its id."""
+        with self._sessions.begin() as session:
+            source = session.scalar(select(Source).where(Source.key == key))
+            if source is None:
+                source = Source(key=key)
+                session.add(source)
+            source.name, source.host, source.platform, source.level, source.region = name, host, platform, level, region
+            session.flush()
+            return source.id
+
+    def start_run(self, source_key: str) -> int:
+        with self._sessions.begin() as session:
+            run = CrawlRun(source_id=self._source_id(session, source_key))
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def finish_run(self, run_id: int, status: str, counts: Mapping[str, int], message: str | None = None) -> None:
+        with self._sessions.begin() as session:
+            run = session.get(CrawlRun, run_id)
+            run.status, run.message, run.finished_at = status, message, utcnow()
+            for name in ("pages", "new", "changed", "unchanged", "not_modified", "errors"):
+                setattr(run, name, int(counts.get(name, 0)))
+
+    def record_error(self, run_id: int, url: str, kind: str, message: str) -> None:
+        with self._sessions.begin() as session:
+            session.add(CrawlError(run_id=run_id, url=url, kind=kind, message=message[:2000]))
+
+    def runs(self, source_key: str | None = None, limit: int = 50) -> list[CrawlRun]:
+        with self.session() as session:
+            query = select(CrawlRun).join(Source).order_by(CrawlRun.id.desc()).limit(limit)
+            if source_key:
+                query = query.where(Source.key == source_key)
+            return list(session.scalars(query))
+
+    def errors(self, run_id: int) -> list[CrawlError]:
+        with self.session() as session:
+            return list(session.scalars(select(CrawlError).where(CrawlError.run_id == run_id).order_by(CrawlError.id)))
+
+    # What is known
+
+    def known_urls(self, source_key: str) -> set[str]:
+        """The canonical URLs of the notices archived for a source."""
+        with self.session() as session:
+            query = select(Document.canonical_url).join(Source).where(Source.key == source_key)
+            return set(session.scalars(query))
+
+    def revisits(self, source_key: str) -> list[Revisit]:
+        """Every known notice of a source, newest first, with its validators."""
+        with self.session() as session:
+            query = (select(Document.url, Document.etag, Document.last_modified).join(Source)
+                     .where(Source.key == source_key).order_by(Document.first_seen.desc()))
+            return [Revisit(*row) for row in session.execute(query)]
+
+    # Writing
+
+    def save_notice(self, source_key: str, url: str, fields: Mapping[str, object], content_hash: str,
+                    raw: RawResponse | None = None, run_id: int | None = None,
+                    seen_at: dt.datetime | None = None) -> SaveResult:
+        """Archive what was seen at ``url``: a new version only when ``content_hash`` is new."""
+        seen_at = seen_at or utcnow()
+        try:
+            with self._sessions.begin() as session:
+                document = session.scalar(select(Document).where(Document.canonical_url == canonical_url(url)))
+                if document is None:
+                    document = Document(
+                        source_id=self._source_id(session, source_key), canonical_url=canonical_url(url),
+                        url=url, first_seen=seen_at, last_changed=seen_at, version_count=0,
+                    )
+                    session.add(document)
+                    session.flush()
+                document.url, document.last_seen = url, seen_at
+                if raw is not None:
+                    document.etag, document.last_modified = raw.etag, raw.last_modified
+                latest = self._latest_version(session, document.id)
+                if latest is not None and latest.content_hash == content_hash:
+                    return SaveResult("unchanged", document.id, latest.number)
+                raw_sha256 = self._store_raw(session, raw) if raw is not None else None
+                version = Version(
+                    document_id=document.id, number=document.version_count + 1, seen_at=seen_at,
+                    content_hash=content_hash, raw_sha256=raw_sha256,
+                    **{name: fields.get(name) for name in VERSION_FIELDS if name != "extractor_version"},
+                    extractor_version=str(fields.get("extractor_version") or ""),
+                )
+                session.add(version)
+                document.version_count = version.number
+                document.last_changed = seen_at
+                session.flush()
+                outcome: Outcome = "new" if latest is None else "changed"
+                self._add_event(session, document.id, version.id, run_id, outcome, seen_at)
+                return SaveResult(outcome, document.id, version.number)
+        except SQLAlchemyError as error:
+            raise ArchiveError(f"could not archive {url}: {error.__class__.__name__}: {error}") from error
+
+    def mark_not_modified(self, url: str, etag: str | None = None, last_modified: str | None = None) -> SaveResult | None:
+        """A conditional request said 304: the notice is unchanged; only ``last_seen`` moves."""
+        with self._sessions.begin() as session:
+            document = session.scalar(select(Document).where(Document.canonical_url == canonical_url(url)))
+            if document is None:
+                return None
+            document.last_seen = utcnow()
+            document.etag = etag or document.etag
+            document.last_modified = last_modified or document.last_modified
+            return SaveResult("unchanged", document.id, document.version_count)
+
+    def _source_id(self, session: Session, key: str) -> int:
+        source_id = session.scalar(select(Source.id).where(Source.key == key))
+        if source_id is None:
+            raise ArchiveError(f"unknown source {key!r}: register it with ensure_source first")
+        return source_id
+
+    @staticmethod
+    def _latest_version(session: Session, document_id: int) -> Version | None:
+        return session.scalar(
+            select(Version).where(Version.document_id == document_id).order_by(Version.number.desc()).limit(1)
+        )
+
+    @staticmethod
+    def _store_raw(session: Session, raw: RawResponse) -> str:
+        sha256 = hashlib.sha256(raw.body).hexdigest()
+        if session.get(RawPage, sha256) is None:
+            session.add(RawPage(sha256=sha256, size=len(raw.body), content_type=raw.content_type,
+                                compressed=zlib.compress(raw.body, 6)))
+        return sha256
+
+    @staticmethod
+    def _add_event(session: Session, document_id: int, version_id: int | None, run_id: int | None,
+                   kind: str, at: dt.datetime) -> None:
+        session.add(Event(document_id=document_id, version_id=version_id, run_id=run_id, kind=kind, at=at))
+
+    # Reading
+
+    def find_document(self, key: str) -> Document | None:
+        """A document by id (digits) or by any URL of it, with its versions loaded."""
+        with self.session() as session:
+            if key.isdigit():
+                document = session.get(Document, int(key))
+            else:
+                document = session.scalar(select(Document).where(Document.canonical_url == canonical_url(key)))
+            if document is not None:
+                _ = document.source.key, [version.number for version in document.versions]
+            return document
+
+    def raw_page(self, sha256: str) -> bytes | None:
+        with self.session() as session:
+            page = session.get(RawPage, sha256)
+            return zlib.decompress(page.compressed) if page else None
+
+    def events(self, document_id: int | None = None) -> list[Event]:
+        with self.session() as session:
+            query = select(Event).order_by(Event.id)
+            if document_id is not None:
+                query = query.where(Event.document_id == document_id)
+            return list(session.scalars(query))
+
+    def counts(self) -> dict[str, int]:
+        with self.session() as session:
+            return {
+                "documents": session.scalar(select(func.count(Document.id))),
+                "versions": session.scalar(select(func.count(Version.id))),
+                "events": session.scalar(select(func.count(Event.id))),
+                "raw_pages": session.scalar(select(func.count(RawPage.sha256))),
+            }
+
+    def iter_records(self, all_versions: bool = False, batch: int = 500) -> Iterator[dict[str, object]]:
+        """Export records: each document's latest version, or every version, oldest document first."""
+        with self.session() as session:
+            query = (select(Version, Document, Source.key).join(Document, Version.document_id == Document.id)
+                     .join(Source, Document.source_id == Source.id))
+            if not all_versions:
+                query = query.where(Version.number == Document.version_count)
+            query = query.order_by(Document.id, Version.number).execution_options(yield_per=batch)
+            for version, document, source_key in session.execute(query):
+                yield export_record(source_key, document, version)
+
+
+def china_time(value: dt.datetime | None) -> str | None:
+    return value.astimezone(CHINA_TIME).strftime("%Y-%m-%dT%H:%M:%S") if value else None
+
+
+def export_record(source_key: str, document: Document, version: Version) -> dict[str, object]:
+    """One export record, with the fields DESIGN.md promises, in that order."""
+    return {
+        "source": source_key,
+        "url": document.url,
+        "title": version.title,
+        "doc_number": version.doc_number,
+        "index_number": version.index_number,
+        "issuer": version.issuer,
+        "written_date": version.written_date,
+        "published_at": version.published_at,
+        "disclosure": version.disclosure,
+        "doc_type": version.doc_type,
+        "body": version.body,
+        "body_original": version.body_original,
+        "attachments": [],
+        "version": version.number,
+        "versions": document.version_count,
+        "first_seen": china_time(document.first_seen),
+        "last_changed": china_time(document.last_changed),
+        "content_hash": version.content_hash,
+        "document_id": document.id,
+        "version_seen_at": china_time(version.seen_at),
+        "doc_number_prefix": version.doc_number_prefix,
+        "doc_number_year": version.doc_number_year,
+        "doc_number_serial": version.doc_number_serial,
+        "topic": version.topic,
+        "keywords": version.keywords,
+        "column": version.column,
+        "status": document.status,
+    }

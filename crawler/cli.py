@@ -1,0 +1,282 @@
+"""The `zwgk` command: a thin layer over the archive, the extractor and the crawler."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import click
+
+from crawler import __version__
+
+DB_HELP = "Archive database URL (SQLAlchemy), else $ZWGK_DB, else sqlite:///zwgk.sqlite3."
+SOURCES_HELP = "Sources registry file (TOML), else $ZWGK_SOURCES, else the bundled one."
+
+
+def db_option(command):
+    return click.option("--db", "db_url", metavar="URL", help=DB_HELP)(command)
+
+
+def open_archive_or_fail(db_url: str | None):
+    """Open the archive, turning its errors into one line for the user."""
+    from archive import ArchiveError, open_archive
+    from archive.db import DatabaseURLError
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        return open_archive(db_url)
+    except DatabaseURLError as error:
+        raise click.UsageError(str(error)) from error
+    except (OperationalError, ArchiveError) as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise click.ClickException(f"cannot open the archive: {reason}") from error
+
+
+def load_registry(sources_file: str | None):
+    from spiders.registry import RegistryError, load_sources
+
+    try:
+        return load_sources(sources_file)
+    except RegistryError as error:
+        raise click.UsageError(str(error)) from error
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="zwgk")
+def cli() -> None:
+    """zwgk harvests the notices Chinese transport bureaus publish into a versioned archive.
+
+    \b
+    Typical use:
+      zwgk crawl --all              harvest every source into ./zwgk.sqlite3
+      zwgk export --format csv -o notices.csv
+      zwgk show https://jtw.sh.gov.cn/zxzfxx/20240516/….html
+      zwgk extract saved-page.html --url https://…   (no archive needed)
+    """
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, metavar="[SOURCE]...")
+@click.option("--all", "all_sources", is_flag=True, help="Crawl every source in the registry.")
+@click.option("--full", is_flag=True, help="Walk every list page instead of stopping at known notices.")
+@click.option("--revisit", is_flag=True, help="Re-check every known notice (conditional requests; 304 = unchanged).")
+@click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
+              help="Set a Scrapy setting for this run, as `scrapy crawl -s` does (repeatable).")
+@click.option("--sources", "sources_file", metavar="FILE", help=SOURCES_HELP)
+@click.option("-v", "--verbose", is_flag=True, help="Show Scrapy's log (INFO) while crawling.")
+@db_option
+def crawl(sources: tuple[str, ...], all_sources: bool, full: bool, revisit: bool, settings: tuple[str, ...],
+          sources_file: str | None, verbose: bool, db_url: str | None) -> None:
+    """Crawl SOURCEs (registry keys, see `zwgk sources`) into the archive.
+
+    By default each source's list pages are walked newest first, stopping at the
+    first page whose notices are all archived already. Prints one line per
+    source; exits 0 when every source completed, 1 when any failed.
+
+    \b
+    Examples:
+      zwgk crawl shanghai
+      zwgk crawl --all --full
+      zwgk crawl shanghai -s DOWNLOAD_DELAY=3 -s CONCURRENT_REQUESTS_PER_DOMAIN=1
+    """
+    from crawler.crawl import crawl_settings, run_crawls
+
+    registry = load_registry(sources_file)
+    if all_sources and sources:
+        raise click.UsageError("name sources or give --all, not both")
+    if not all_sources and not sources:
+        raise click.UsageError(f"name at least one source, or --all (sources: {', '.join(registry)})")
+    unknown = [key for key in sources if key not in registry]
+    if unknown:
+        raise click.UsageError(f"unknown source {', '.join(unknown)} (sources: {', '.join(registry)})")
+    overrides = {}
+    for item in settings:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.UsageError(f"-s takes NAME=VALUE, got {item!r}")
+        overrides[name] = value
+    open_archive_or_fail(db_url).close()
+    chosen = [registry[key] for key in (registry if all_sources else dict.fromkeys(sources))]
+    try:
+        run_settings = crawl_settings(db_url, sources_file, overrides, "INFO" if verbose else "WARNING")
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    click.echo(f"crawling {', '.join(source.key for source in chosen)} …", err=True)
+    summaries = run_crawls(chosen, run_settings, full=full, revisit=revisit)
+    click.echo(f"{'source':<12} {'status':<11} {'pages':>6} {'new':>5} {'changed':>7} {'unchanged':>9} {'errors':>6}")
+    for summary in summaries:
+        click.echo(f"{summary.source:<12} {summary.status:<11} {summary.pages:>6} {summary.new:>5} "
+                   f"{summary.changed:>7} {summary.unchanged:>9} {summary.errors:>6}")
+        if summary.message and (not summary.ok or summary.errors):
+            click.echo(f"  {summary.source}: {summary.message}", err=True)
+    if not all(summary.ok for summary in summaries):
+        sys.exit(1)
+
+
+EXPORT_FORMATS = ("jsonl", "csv")
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="jsonl", show_default=True,
+              help="jsonl: one JSON object a line; csv: attachments as a JSON list in one column.")
+@click.option("--all-versions", is_flag=True, help="One record per version instead of per document.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
+@db_option
+def export(fmt: str, all_versions: bool, output: str | None, db_url: str | None) -> None:
+    """Export the archive: each notice's latest version, or every version.
+
+    Fields: source, url, title, doc_number, index_number, issuer, written_date,
+    published_at, disclosure, doc_type, body, body_original, attachments,
+    version, versions, first_seen, last_changed, content_hash, and more.
+    Dates are ISO 8601 in China time; absent values are null (empty in CSV).
+    """
+    archive = open_archive_or_fail(db_url)
+    records = archive.iter_records(all_versions=all_versions)
+    with _output(output) as stream:
+        count = (_write_jsonl if fmt == "jsonl" else _write_csv)(records, stream)
+    if output:
+        click.echo(f"wrote {count} records to {output}", err=True)
+
+
+def _write_jsonl(records: Iterator[dict], stream: IO[str]) -> int:
+    count = 0
+    for count, record in enumerate(records, 1):
+        stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return count
+
+
+def _write_csv(records: Iterator[dict], stream: IO[str]) -> int:
+    writer = None
+    count = 0
+    for count, record in enumerate(records, 1):
+        if writer is None:
+            writer = csv.DictWriter(stream, fieldnames=list(record))
+            writer.writeheader()
+        writer.writerow({key: json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
+                         for key, value in record.items()})
+    return count
+
+
+@contextmanager
+def _output(path: str | None) -> Iterator[IO[str]]:
+    """stdout, or a file written whole: a temporary file renamed into place, never a half-written one."""
+    if path is None:
+        yield sys.stdout
+        return
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=target.parent or Path("."), prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@cli.command()
+@click.argument("document")
+@click.option("--version", "version_number", type=int, help="Show this version instead of the latest.")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as JSON.")
+@db_option
+def show(document: str, version_number: int | None, as_json: bool, db_url: str | None) -> None:
+    """Show a notice (by URL or document id): its fields, its text and its versions."""
+    from archive.store import china_time, export_record
+
+    archive = open_archive_or_fail(db_url)
+    found = archive.find_document(document)
+    if found is None:
+        raise click.ClickException(f"no archived notice {document!r}")
+    versions = {version.number: version for version in found.versions}
+    number = version_number or found.version_count
+    if number not in versions:
+        raise click.ClickException(f"{document} has versions 1–{found.version_count}, not {number}")
+    record = export_record(found.source.key, found, versions[number])
+    if as_json:
+        click.echo(json.dumps(record, ensure_ascii=False, indent=2))
+        return
+    for name in ("title", "source", "url", "doc_number", "index_number", "issuer", "written_date",
+                 "published_at", "disclosure", "doc_type", "first_seen", "last_changed"):
+        click.echo(f"{name:>13}: {record[name] if record[name] is not None else '—'}")
+    click.echo(f"{'version':>13}: {number} of {found.version_count}")
+    click.echo("")
+    click.echo(record["body"])
+    click.echo("")
+    click.echo("versions:")
+    for version in found.versions:
+        click.echo(f"  {version.number:>3}  {china_time(version.seen_at)}  {version.content_hash[:12]}  {version.title or ''}")
+
+
+@cli.command()
+@click.argument("file", type=click.File("rb"))
+@click.option("--url", required=True, help="The page's URL (links and URL dates are read against it).")
+@click.option("--source", "source_key", help="Use this source's body and title selectors.")
+@click.option("--sources", "sources_file", metavar="FILE", help=SOURCES_HELP)
+def extract(file: IO[bytes], url: str, source_key: str | None, sources_file: str | None) -> None:
+    """Extract a saved page (FILE, or - for stdin) and print its fields as JSON.
+
+    Nothing is fetched or archived: this shows what zwgk reads from a page.
+    """
+    from crawler.extract import ExtractOptions, extract_notice
+
+    options = ExtractOptions()
+    if source_key:
+        registry = load_registry(sources_file)
+        if source_key not in registry:
+            raise click.UsageError(f"unknown source {source_key} (sources: {', '.join(registry)})")
+        source = registry[source_key]
+        options = ExtractOptions(body_selectors=source.body_selectors, title_selectors=source.title_selectors)
+    notice = extract_notice(file.read(), url, options=options)
+    record = {"source": source_key, **notice.as_dict(), "content_hash": notice.content_hash}
+    click.echo(json.dumps(record, ensure_ascii=False, indent=2))
+
+
+@cli.command()
+@click.option("--sources", "sources_file", metavar="FILE", help=SOURCES_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the registry as JSON.")
+def sources(sources_file: str | None, as_json: bool) -> None:
+    """List the sources zwgk knows: key, bureau, platform and columns."""
+    registry = load_registry(sources_file)
+    if as_json:
+        click.echo(json.dumps(
+            {key: {"name": s.name, "host": s.host, "platform": s.platform, "level": s.level,
+                   "region": s.region, "columns": list(s.columns)} for key, s in registry.items()},
+            ensure_ascii=False, indent=2))
+        return
+    for source in registry.values():
+        click.echo(f"{source.key:<12} {source.name}  [{source.platform}]  {source.host}")
+        for column in source.columns:
+            click.echo(f"{'':<12} {column}")
+
+
+@cli.group()
+def db() -> None:
+    """Manage the archive's database schema."""
+
+
+@db.command()
+@db_option
+def upgrade(db_url: str | None) -> None:
+    """Apply the archive's migrations (a new database is set up on first use anyway)."""
+    from archive import resolve_db_url
+    from archive.db import DatabaseURLError, create_archive_engine, current_revision, head_revision
+    from archive.db import upgrade as apply_migrations
+
+    try:
+        engine = create_archive_engine(resolve_db_url(db_url))
+    except DatabaseURLError as error:
+        raise click.UsageError(str(error)) from error
+    before = current_revision(engine)
+    apply_migrations(engine)
+    click.echo(f"schema at {head_revision(engine)} (was {before or 'empty'})")
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,72 @@
+"""Running crawls in this process and summarising each source's run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scrapy.crawler import CrawlerProcess
+from scrapy.settings import Settings
+
+from archive import resolve_db_url
+from crawler.middlewares import parse_host_map
+from spiders.loader import spider_class
+from spiders.registry import SourceConfig
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one source's crawl did."""
+
+    source: str
+    status: str
+    pages: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    not_modified: int = 0
+    errors: int = 0
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+
+def crawl_settings(db_url: str | None, sources_file: str | None, overrides: dict[str, str],
+                   log_level: str = "WARNING") -> Settings:
+    """The project settings, then zwgk's choices for this run, then the user's ``-s`` values."""
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    settings.set("ZWGK_DB", resolve_db_url(db_url), priority="cmdline")
+    if sources_file:
+        settings.set("ZWGK_SOURCES", sources_file, priority="cmdline")
+    settings.set("LOG_LEVEL", log_level, priority="cmdline")
+    for name, value in overrides.items():
+        settings.set(name, value, priority="cmdline")
+    parse_host_map(settings.get("HOST_MAP"))  # a malformed map is a usage error, before anything starts
+    return settings
+
+
+def run_crawls(sources: list[SourceConfig], settings: Settings, full: bool = False,
+               revisit: bool = False) -> list[RunSummary]:
+    """Crawl ``sources`` together in this process (once: Twisted's reactor cannot restart)."""
+    process = CrawlerProcess(settings)
+    crawlers = []
+    for source in sources:
+        crawler = process.create_crawler(spider_class(source.key, source.platform))
+        crawlers.append((source.key, crawler))
+        process.crawl(crawler, source=source.key, full=full, revisit=revisit)
+    process.start()
+    return [_summary(key, crawler.stats.get_stats()) for key, crawler in crawlers]
+
+
+def _summary(key: str, stats: dict) -> RunSummary:
+    status = stats.get("zwgk/status")
+    if status is None:
+        return RunSummary(key, "failed", message=stats.get("zwgk/first_error") or "the crawl did not start")
+    return RunSummary(
+        key, status,
+        **{name: int(stats.get(f"zwgk/{name}", 0))
+           for name in ("pages", "new", "changed", "unchanged", "not_modified", "errors")},
+        message=stats.get("zwgk/message"),
+    )

@@ -1,0 +1,70 @@
+"""Normalisation: simplified characters, no pinyin artefacts, tidy whitespace, stable hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+
+import opencc
+
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüê"
+# One pinyin syllable in brackets right after a Chinese character: 機關(guān), 辦(ban).
+_PINYIN_ARTEFACT = re.compile(
+    rf"(?<=[{_CJK}])[(（]\s*(?:[bpmfdtnlgkhjqxrzcsyw]|zh|ch|sh)?[aeiouv{_TONED}]{{1,4}}(?:ng|n|r)?\s*[)）]"
+)
+_SPACES = re.compile(r"[ \t\u00a0\u3000\u2002\u2003\u2009\u200b\ufeff]+")
+# A space between a number and a Chinese character is a layout artefact ("2007　年末").
+_SPACE_AT_NUMBER = re.compile(rf"(?<=\d)\s+(?=[{_CJK}])|(?<=[{_CJK}])\s+(?=\d)")
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Convert traditional characters to simplified (OpenCC ``t2s``)."""
+    return _t2s().convert(text) if text else text
+
+
+def strip_pinyin_artefacts(text: str) -> str:
+    """Remove the ``字(pinyin)`` glosses that content farms inject (``機關(guān)`` -> ``機關``)."""
+    return _PINYIN_ARTEFACT.sub("", text)
+
+
+def tidy_lines(text: str) -> str:
+    """Trim every line, fold runs of spaces, and keep at most one blank line in a row."""
+    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    tidy: list[str] = []
+    for line in lines:
+        if line or (tidy and tidy[-1]):
+            tidy.append(line)
+    return "\n".join(tidy).strip()
+
+
+def tidy_inline(text: str | None) -> str | None:
+    """Collapse a one-line value (an issuer, a title) to single spaces; None when empty."""
+    if text is None:
+        return None
+    return " ".join(text.split()) or None
+
+
+def tidy_title(text: str | None) -> str | None:
+    """A title on one line, without the spaces that layout puts between numbers and words."""
+    value = tidy_inline(text)
+    return _SPACE_AT_NUMBER.sub("", value) if value else None
+
+
+def normalise_text(text: str) -> str:
+    """The searchable, comparable form of published text: simplified, no artefacts, tidy."""
+    return tidy_lines(to_simplified(strip_pinyin_artefacts(text)))
+
+
+def content_hash(fields: Mapping[str, object]) -> str:
+    """A deterministic sha256 over sorted-key JSON of ``fields``."""
+    payload = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()

@@ -1,0 +1,39 @@
+"""What spiders hand to the pipeline: fetched pages, 304s and failures, never extracted fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class PageItem:
+    """A detail page as fetched, with what its list page said of it."""
+
+    source: str
+    url: str
+    body: bytes
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    listed_title: str | None = None
+    listed_date: str | None = None
+
+
+@dataclass
+class NotModifiedItem:
+    """A conditional re-check answered 304 Not Modified."""
+
+    source: str
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass
+class FetchErrorItem:
+    """A page that could not be fetched; recorded, and the crawl goes on."""
+
+    source: str
+    url: str
+    kind: str
+    message: str

@@ -1,0 +1,123 @@
+"""Downloader middlewares: host remapping, response decoding, retries with backoff, the User-Agent."""
+
+from __future__ import annotations
+
+import json
+import random
+from urllib.parse import urlsplit
+
+from scrapy import Request, signals
+from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.useragent import UserAgentMiddleware
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Response, TextResponse
+from twisted.internet.defer import Deferred
+from twisted.internet.task import deferLater
+
+from crawler.extract.encoding import detect_encoding
+
+ORIGINAL_URL = "zwgk_original_url"
+RETRY_DELAY = "zwgk_retry_delay"
+
+
+def parse_host_map(value: object) -> dict[str, str]:
+    """HOST_MAP as a dict, whether it came as a dict or as JSON text (from -s or the environment)."""
+    if not value:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"HOST_MAP is not valid JSON: {error}") from error
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError('HOST_MAP must map host names to base URLs: {"host": "http://127.0.0.1:8001/host"}')
+    return {host.lower(): base.rstrip("/") for host, base in value.items()}
+
+
+class HostMapMiddleware:
+    """Send requests for a mapped host to its base URL; hand the response back under the real URL.
+
+    The archive therefore only ever stores real URLs, while the bytes come from a
+    mirror, a proxy or a fixture site on loopback.
+    """
+
+    def __init__(self, host_map: dict[str, str]) -> None:
+        self.host_map = host_map
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> HostMapMiddleware:
+        host_map = parse_host_map(crawler.settings.get("HOST_MAP"))
+        if not host_map:
+            raise NotConfigured("HOST_MAP is empty")
+        return cls(host_map)
+
+    def mapped_url(self, url: str) -> str | None:
+        parts = urlsplit(url)
+        base = self.host_map.get((parts.hostname or "").lower())
+        if base is None:
+            return None
+        return base + (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+    def process_request(self, request: Request) -> Request | None:
+        if ORIGINAL_URL in request.meta:
+            return None
+        target = self.mapped_url(request.url)
+        if target is None:
+            return None
+        # robots.txt was already checked for the real URL; the mapped host's own does not apply.
+        meta = {**request.meta, ORIGINAL_URL: request.url, "dont_obey_robotstxt": True}
+        return request.replace(url=target, meta=meta)
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        original = request.meta.get(ORIGINAL_URL)
+        if original and response.url.startswith(self.host_map.get(urlsplit(original).hostname.lower(), "\0")):
+            return response.replace(url=original)
+        return response
+
+
+class ResponseEncodingMiddleware:
+    """Decode HTML by its bytes, not by a missing or lying charset (see crawler.extract.encoding)."""
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        if not isinstance(response, TextResponse) or not response.body:
+            return response
+        content_type = response.headers.get(b"Content-Type", b"").decode("latin-1")
+        encoding = detect_encoding(response.body, content_type)
+        return response.replace(encoding=encoding) if encoding != response.encoding else response
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Scrapy's retries, each one waiting longer: base × 2^(attempt-1), with jitter, up to a cap."""
+
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        self.backoff_base = settings.getfloat("ZWGK_RETRY_BACKOFF_BASE")
+        self.backoff_max = settings.getfloat("ZWGK_RETRY_BACKOFF_MAX")
+
+    def _retry(self, request: Request, reason) -> Request | None:
+        retry = super()._retry(request, reason)
+        if retry is not None:
+            attempt = retry.meta.get("retry_times", 1)
+            delay = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+            retry.meta[RETRY_DELAY] = delay * random.uniform(0.8, 1.2)
+        return retry
+
+    def process_request(self, request: Request) -> Deferred | None:
+        delay = request.meta.pop(RETRY_DELAY, None)
+        if not delay:
+            return None
+        from twisted.internet import reactor  # the reactor Scrapy installed, not a default one
+
+        return deferLater(reactor, delay, lambda: None)
+
+
+class ContactUserAgentMiddleware(UserAgentMiddleware):
+    """The User-Agent names zwgk and the operator's contact URL (ZWGK_CONTACT_URL)."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ContactUserAgentMiddleware:
+        template = crawler.settings.get("USER_AGENT")
+        middleware = cls(template.replace("{contact}", crawler.settings.get("ZWGK_CONTACT_URL")))
+        crawler.signals.connect(middleware.spider_opened, signal=signals.spider_opened)
+        return middleware

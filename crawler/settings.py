@@ -1,0 +1,64 @@
+"""Scrapy settings for zwgk: polite defaults for government sites.
+
+Every run, whether `zwgk crawl` or `scrapy crawl KEY`, starts from this module;
+`-s NAME=VALUE` overrides a setting for one run. zwgk's own settings start
+with ``ZWGK_`` (and ``HOST_MAP``).
+"""
+
+import json
+import os
+
+from crawler import __version__
+
+BOT_NAME = "zwgk"
+SPIDER_LOADER_CLASS = "spiders.loader.RegistrySpiderLoader"
+SPIDER_MODULES = ["spiders"]
+
+# Politeness: obey robots.txt, adapt the pace to the site, never more than two at once per host.
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 1.0
+DOWNLOAD_DELAY_JITTER = 0.5
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 2.0
+AUTOTHROTTLE_MAX_DELAY = 60.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+
+# Identify ourselves; {contact} is filled from ZWGK_CONTACT_URL.
+ZWGK_CONTACT_URL = os.environ.get("ZWGK_CONTACT_URL", "https://github.com/zwgk/zwgk")
+USER_AGENT = f"zwgk/{__version__} (+{{contact}})"
+
+# Failures: bounded time and size, retries that back off.
+DOWNLOAD_TIMEOUT = 30
+DNS_TIMEOUT = 15
+DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+ZWGK_RETRY_BACKOFF_BASE = 2.0
+ZWGK_RETRY_BACKOFF_MAX = 60.0
+
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": None,
+    "crawler.middlewares.ContactUserAgentMiddleware": 500,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,
+    "crawler.middlewares.ResponseEncodingMiddleware": 920,
+    "crawler.middlewares.HostMapMiddleware": 950,
+}
+ITEM_PIPELINES = {"crawler.pipelines.ArchivePipeline": 300}
+
+# Remote control stays off.
+TELNETCONSOLE_ENABLED = False
+
+# Host remapping for mirrors, proxies and fixture sites: {"host": "base URL"}.
+HOST_MAP = json.loads(os.environ.get("ZWGK_HOST_MAP") or "{}")
+
+# The archive (any SQLAlchemy URL); None means ZWGK_DB, else ./zwgk.sqlite3.
+ZWGK_DB = None
+# The sources registry; None means ZWGK_SOURCES, else the bundled spiders/sources.toml.
+ZWGK_SOURCES = None
+
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"

@@ -1,0 +1,1 @@
+"""Spiders: one per platform, made into one per source by the registry. They only navigate."""
