@@ -23,8 +23,7 @@ def classify_doc_type(title: str | None) -> str | None:
     """Return the 文种 a title ends with (``…的通知`` -> 通知), or None for other titles."""
     if not title:
         return None
-    text = _TRAILING.sub("", title)
-    text = _TRAILING.sub("", _STATUS_SUFFIX.sub("", text))
+    text = _TRAILING.sub("", _STATUS_SUFFIX.sub("", title.strip()))
     for name, doc_type in _TYPES:
         if text.endswith(name):
             return doc_type

@@ -1,0 +1,139 @@
+"""Shared test fixtures: archives on SQLite and PostgreSQL, fixture sites over real HTTP, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.fixtures.server import FixtureServer
+
+ROOT = Path(__file__).resolve().parents[1]
+SITES = ROOT / "tests" / "fixtures" / "sites"
+SHARED = ROOT.parent / "shared"
+POSTGRES_ENV = "ZWGK_TEST_POSTGRES_URL"
+
+
+def shared_path(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"{path} is missing: the tests read the seeds and real pages from ../shared beside the repo")
+    return path
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'archive.sqlite3'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    server_url = os.environ.get(POSTGRES_ENV)
+    if not server_url:
+        pytest.skip(f"{POSTGRES_ENV} is not set: PostgreSQL tests need a server (.ci/run sets it)")
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    name = f"zwgk_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """The same test on the embedded SQLite default and on PostgreSQL."""
+    return request.getfixturevalue(f"{'sqlite' if request.param == 'sqlite' else 'postgres'}_url")
+
+
+@dataclass
+class FixtureSite:
+    """A private copy of the fixture sites, served on 127.0.0.1, that a test may edit."""
+
+    root: Path
+    server: FixtureServer
+
+    def path(self, url: str) -> Path:
+        """The file behind a real URL such as https://jtw.sh.gov.cn/zxzfxx/index.html."""
+        host_and_path = url.split("://", 1)[1]
+        return self.root / host_and_path
+
+    def manifest(self, host: str) -> list[dict]:
+        return json.loads((self.root / host / "manifest.json").read_text(encoding="utf-8"))
+
+    @property
+    def host_map_json(self) -> str:
+        return json.dumps(self.server.host_map())
+
+    def replace_text(self, url: str, old: str, new: str) -> None:
+        """Edit a page as its site would, giving it a new modification time."""
+        path = self.path(url)
+        content = path.read_text(encoding="utf-8")
+        assert old in content, f"{old!r} not on {url}"
+        path.write_text(content.replace(old, new), encoding="utf-8")
+        stat = path.stat()
+        os.utime(path, (stat.st_atime, stat.st_mtime + 10))
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[FixtureSite]:
+    root = tmp_path / "sites"
+    shutil.copytree(SITES, root)
+    with FixtureServer(root) as server:
+        yield FixtureSite(root, server)
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+FAST_CRAWL = ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "ZWGK_RETRY_BACKOFF_BASE=0.1"]
+
+
+def run_zwgk(*args: str, host_map: str | None = None, cwd: Path | None = None,
+             stdin: str | None = None, extra_env: dict[str, str] | None = None) -> Result:
+    """Run the zwgk CLI in a new process, as a user would (Twisted's reactor runs once per process)."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env.pop("ZWGK_DB", None)
+    env.pop("ZWGK_HOST_MAP", None)
+    if host_map:
+        env["ZWGK_HOST_MAP"] = host_map
+    env.update(extra_env or {})
+    completed = subprocess.run(
+        [sys.executable, "-m", "crawler.cli", *args], capture_output=True, text=True, env=env,
+        cwd=cwd or ROOT, input=stdin, timeout=240,
+    )
+    return Result(completed.returncode, completed.stdout, completed.stderr)
+
+
+def crawl(site: FixtureSite, db_url: str, *args: str) -> Result:
+    result = run_zwgk("crawl", *args, *FAST_CRAWL, "--db", db_url, host_map=site.host_map_json)
+    return result
+
+
+def summary_row(result: Result, source: str) -> dict[str, str]:
+    """The per-source line of `zwgk crawl`'s summary, by column name."""
+    lines = result.stdout.strip().splitlines()
+    header = lines[0].split()
+    for line in lines[1:]:
+        cells = line.split()
+        if cells and cells[0] == source:
+            return dict(zip(header, cells))
+    raise AssertionError(f"no summary line for {source} in:\n{result.stdout}\n{result.stderr}")

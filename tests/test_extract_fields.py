@@ -1,0 +1,154 @@
+"""Extraction rules one by one: dates, 文号, 文种, normalisation, encodings, labels."""
+
+from __future__ import annotations
+
+import pytest
+
+from crawler.extract.dates import merge_time, parse_date
+from crawler.extract.docnumber import canonical_doc_number, parse_doc_number
+from crawler.extract.doctype import classify_doc_type
+from crawler.extract.encoding import decode_html, detect_encoding
+from crawler.extract.html import element_text, parse_html
+from crawler.extract.metadata import read_labelled_fields
+from crawler.extract.normalise import normalise_text, strip_pinyin_artefacts, to_simplified
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2024-05-16", "2024-05-16"),
+    ("2024/5/16", "2024-05-16"),
+    ("2024.05.16", "2024-05-16"),
+    ("2024年5月13日", "2024-05-13"),
+    ("二〇二四年五月十三日", "2024-05-13"),
+    ("二〇一九年十二月三十一日", "2019-12-31"),
+    ("发表时间:2022-07-19 15:00:01", "2022-07-19T15:00:01"),
+    ("时间:2020-06-10 09:09 点击数:", "2020-06-10T09:09"),
+    ("2024年5月16日 9时30分", "2024-05-16T09:30"),
+    ("２０２４年５月１６日", "2024-05-16"),              # full-width digits
+    ("2007-08-20-23:59:59", "2007-08-20T23:59:59"),     # gov.cn firstpublishedtime
+    ("（2024-05-16）", "2024-05-16"),
+    ("2024-13-40", None),                                # not a date
+    ("第20245号", None),
+    ("", None),
+])
+def test_parse_date(text: str, expected: str | None) -> None:
+    assert parse_date(text) == expected
+
+
+def test_merge_time_takes_the_time_of_the_same_day_only() -> None:
+    assert merge_time("2024-05-16", "2024-05-16T10:30:00") == "2024-05-16T10:30:00"
+    assert merge_time("2021-04-07", "2021-04-09T10:21") == "2021-04-07"
+
+
+@pytest.mark.parametrize("published", [
+    "沪交办〔2024〕323号", "沪交办〔2024〕323 号", "沪交办[2024]323号", "沪交办【2024】323号",
+    "沪交办［2024］323号", "沪交办(2024)323号", "沪交办（2024）323号", "沪交办 〔 2024 〕 323 号",
+    "沪交办﹝2024﹞323号", "沪交办〔2024〕０323号",
+])
+def test_doc_number_variants_have_one_canonical_form(published: str) -> None:
+    assert canonical_doc_number(published) == "沪交办〔2024〕323号"
+    parsed = parse_doc_number(published)
+    assert (parsed.prefix, parsed.year, parsed.serial) == ("沪交办", 2024, 323)
+
+
+def test_doc_number_of_another_form_is_kept_without_spaces() -> None:
+    assert parse_doc_number("沪府令 第5号") is None
+    assert canonical_doc_number("沪府令 第5号") == "沪府令第5号"
+    assert canonical_doc_number("  ") is None
+    assert canonical_doc_number("国办发明电〔2018〕15号") == "国办发明电〔2018〕15号"
+
+
+@pytest.mark.parametrize(("title", "expected"), [
+    ("上海市交通委员会关于印发《2024年市交通委政务公开工作要点》的通知", "通知"),
+    ("汕尾市交通运输局2018年政务公开工作总结", "总结"),
+    ("云南省交通运输厅关于印发2020年政务公开工作要点的通知", "通知"),
+    ("关于加快推进本市公共充电设施建设的指导意见", "意见"),
+    ("上海市交通委员会关于同意芦潮港客运码头改造工程初步设计的批复", "批复"),
+    ("关于2025年元旦期间黄浦江游览船舶运营安全的通告", "通告"),
+    ("上海市网络预约出租汽车管理办法（试行）", "办法"),
+    ("广州市交通运输局关于征求意见的函", "函"),
+    ("2020年政务公开工作要点", "要点"),
+    ("深圳市2024年国民经济和社会发展统计公报", "公报"),
+    ("山西品牌丝路行（南美站）正式启动", None),
+    (None, None),
+])
+def test_doc_type_from_title(title: str | None, expected: str | None) -> None:
+    assert classify_doc_type(title) == expected
+
+
+def test_t2s_and_pinyin_artefacts() -> None:
+    published = "局屬各單位，局機關(guān)相關(guān)科室：現將《2019年政務公開工作要點》印發(fā)給你們"
+    assert strip_pinyin_artefacts("機關(guān)") == "機關"
+    assert normalise_text(published) == "局属各单位，局机关相关科室：现将《2019年政务公开工作要点》印发给你们"
+    assert to_simplified("序號") == "序号"
+
+
+def test_pinyin_removal_keeps_real_parentheses() -> None:
+    text = "办法(试行)、附件(pdf)、第(一)项、G60(沪昆高速)"
+    assert strip_pinyin_artefacts(text) == text
+
+
+def test_whitespace_is_normalised() -> None:
+    assert normalise_text("　　第一段，\u00a0有空格。  \n\n\n\n  第二段 ") == "第一段， 有空格。\n\n第二段"
+
+
+GBK_PAGE = "<html><head><title>湘潭市交通运输局</title></head><body><p>通知公告</p></body></html>"
+
+
+def test_gbk_without_charset_is_decoded() -> None:
+    data = GBK_PAGE.encode("gbk")
+    assert detect_encoding(data) == "gb18030"
+    assert "湘潭市交通运输局" in decode_html(data)
+
+
+def test_gbk_labelled_utf8_is_decoded() -> None:
+    data = GBK_PAGE.replace("<head>", '<head><meta charset="utf-8">').encode("gbk")
+    assert "通知公告" in decode_html(data, "text/html; charset=utf-8")
+
+
+def test_utf8_labelled_gbk_is_decoded() -> None:
+    data = GBK_PAGE.replace("<head>", '<head><meta charset="gb2312">').encode("utf-8")
+    assert detect_encoding(data, "text/html; charset=GBK") == "utf-8"
+
+
+def test_bom_and_big5_declarations() -> None:
+    assert decode_html("\ufeff中文".encode("utf-8")) == "中文"
+    big5 = '<meta charset="big5"><p>交通運輸</p>'.encode("big5")
+    assert "交通運輸" in decode_html(big5)
+
+
+def _labels(markup: str) -> dict[str, str]:
+    text = element_text(parse_html(markup).body, "\t")
+    found: dict[str, str] = {}
+    for item in read_labelled_fields(text):
+        found.setdefault(item.field, item.value)
+    return found
+
+
+def test_labels_in_table_cells_with_full_width_spaces() -> None:
+    fields = _labels("""<table>
+      <tr><td><b>索 引 号：</b></td><td>000014349/2018-00215</td><td><b>主题分类：</b></td><td>综合政务</td></tr>
+      <tr><td><b>发文机关：</b></td><td>国务院办公厅</td><td><b>成文日期：</b></td><td>2018年12月04日</td></tr>
+      <tr><td><b>标　　题：</b></td><td>国务院办公厅关于……的通知</td></tr>
+      <tr><td><b>发文字号：</b></td><td>国办发〔2018〕114号</td><td><b>发布日期：</b></td><td>2018年12月11日</td></tr>
+    </table>""")
+    assert fields == {
+        "index_number": "000014349/2018-00215", "topic": "综合政务", "issuer": "国务院办公厅",
+        "written_date": "2018年12月04日", "title": "国务院办公厅关于……的通知",
+        "doc_number": "国办发〔2018〕114号", "published_at": "2018年12月11日",
+    }
+
+
+def test_several_labels_on_one_line() -> None:
+    fields = _labels("<p>索取号:002421191K/2024-00025 发布机构:上海市交通委员会</p>"
+                     "<p>文件编号: 沪交办〔2024〕323 号 公开类别:主动公开</p>"
+                     "<p>作者: 来源:云南省交通运输厅 时间:2020-06-10 09:09 点击数:</p>")
+    assert fields["index_number"] == "002421191K/2024-00025"
+    assert fields["issuer"] == "上海市交通委员会"
+    assert fields["doc_number"] == "沪交办〔2024〕323 号"
+    assert fields["disclosure"] == "主动公开"
+    assert fields["source"] == "云南省交通运输厅"
+    assert fields["time"] == "2020-06-10 09:09"
+
+
+def test_label_words_inside_sentences_are_not_labels() -> None:
+    assert _labels("<p>请于办理时间：工作日9时前报送，联系来源：无。</p>") == {}
