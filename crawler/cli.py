@@ -102,12 +102,12 @@ def crawl(sources: tuple[str, ...], all_sources: bool, full: bool, revisit: bool
         if not sep or not name:
             raise click.UsageError(f"-s takes NAME=VALUE, got {item!r}")
         overrides[name] = value
-    open_archive_or_fail(db_url).close()
     chosen = [registry[key] for key in (registry if all_sources else dict.fromkeys(sources))]
     try:
         run_settings = crawl_settings(db_url, sources_file, overrides, "INFO" if verbose else "WARNING")
     except ValueError as error:
         raise click.UsageError(str(error)) from error
+    open_archive_or_fail(db_url).close()
     click.echo(f"crawling {', '.join(source.key for source in chosen)} …", err=True)
     summaries = run_crawls(chosen, run_settings, full=full, revisit=revisit)
     click.echo(f"{'source':<12} {'status':<11} {'pages':>6} {'new':>5} {'changed':>7} {'unchanged':>9} {'errors':>6}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from scrapy.crawler import CrawlerProcess
@@ -47,10 +48,24 @@ def crawl_settings(db_url: str | None, sources_file: str | None, overrides: dict
     return settings
 
 
+class _Demote(logging.Filter):
+    """Turn a noisy logger's errors into INFO lines without tracebacks.
+
+    A dead site makes Scrapy's robots.txt middleware log a full traceback; the same
+    failure is recorded with the run and summarised by `zwgk crawl` in one line.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
 def run_crawls(sources: list[SourceConfig], settings: Settings, full: bool = False,
                revisit: bool = False) -> list[RunSummary]:
     """Crawl ``sources`` together in this process (once: Twisted's reactor cannot restart)."""
     process = CrawlerProcess(settings)
+    logging.getLogger("scrapy.downloadermiddlewares.robotstxt").addFilter(_Demote())
     crawlers = []
     for source in sources:
         crawler = process.create_crawler(spider_class(source.key, source.platform))

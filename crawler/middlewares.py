@@ -49,7 +49,7 @@ class HostMapMiddleware:
     def from_crawler(cls, crawler: Crawler) -> HostMapMiddleware:
         host_map = parse_host_map(crawler.settings.get("HOST_MAP"))
         if not host_map:
-            raise NotConfigured("HOST_MAP is empty")
+            raise NotConfigured
         return cls(host_map)
 
     def mapped_url(self, url: str) -> str | None:

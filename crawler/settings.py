@@ -36,6 +36,8 @@ DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
 RETRY_ENABLED = True
 RETRY_TIMES = 2
+# Each failure is recorded with the run and summarised by `zwgk crawl`; no ERROR log per give-up.
+RETRY_GIVE_UP_LOG_LEVEL = "INFO"
 ZWGK_RETRY_BACKOFF_BASE = 2.0
 ZWGK_RETRY_BACKOFF_MAX = 60.0
 

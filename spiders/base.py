@@ -13,6 +13,10 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 
 import scrapy
+from scrapy.exceptions import (
+    CannotResolveHostError, DownloadConnectionRefusedError, DownloadFailedError, DownloadTimeoutError,
+    ResponseDataLossError,
+)
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TCPTimedOutError, TimeoutError
@@ -115,10 +119,10 @@ class NoticeSpider(scrapy.Spider):
                               dont_filter=True, meta={"handle_httpstatus_list": [304, 404, 410]})
 
     def failed(self, failure: Failure) -> Iterable[FetchErrorItem]:
-        request = failure.request
+        url = failure.request.meta.get("zwgk_original_url", failure.request.url)
         kind, message = describe_failure(failure)
-        self.logger.warning("%s: %s", request.url, message)
-        yield FetchErrorItem(self.source_key, request.meta.get("zwgk_original_url", request.url), kind, message)
+        self.logger.info("%s: %s", url, message)
+        yield FetchErrorItem(self.source_key, url, kind, message)
 
 
 def _header(headers, name: bytes) -> str | None:
@@ -129,14 +133,17 @@ def _header(headers, name: bytes) -> str | None:
 def describe_failure(failure: Failure) -> tuple[str, str]:
     """One clear line for a failed request: what went wrong, without a traceback."""
     error = failure.value
-    host = failure.request.url.split("/")[2] if "//" in failure.request.url else failure.request.url
+    url = failure.request.meta.get("zwgk_original_url", failure.request.url)
+    host = url.split("/")[2] if "//" in url else url
     if failure.check(HttpError):
         status = error.response.status
         return f"http-{status}", f"the site answered {status} for {error.response.url}"
-    if failure.check(DNSLookupError):
+    if failure.check(CannotResolveHostError, DNSLookupError):
         return "dns", f"DNS lookup failed for {host} (no such host, or no network)"
-    if failure.check(ConnectionRefusedError):
+    if failure.check(DownloadConnectionRefusedError, ConnectionRefusedError):
         return "refused", f"connection refused by {host}"
-    if failure.check(TimeoutError, TCPTimedOutError):
+    if failure.check(DownloadTimeoutError, TimeoutError, TCPTimedOutError):
         return "timeout", f"timed out waiting for {host}"
+    if failure.check(ResponseDataLossError, DownloadFailedError):
+        return "download", f"the download from {host} broke off: {error}"
     return error.__class__.__name__, f"{error.__class__.__name__}: {error}"

@@ -1,0 +1,126 @@
+"""The `zwgk` command as a user meets it: help, usage errors, extract, export, show, db."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from archive import open_archive
+from crawler.cli import cli
+from tests.conftest import ROOT
+from tests.test_archive_store import URL, page, save
+
+SEED_PAGE = ROOT / "tests/fixtures/sites/jtw.sh.gov.cn/zxzfxx/20240516/6ac131a8cd94a5cfaeb27303423e1675.html"
+COMMANDS = ["crawl", "export", "show", "extract", "sources", "db", "db upgrade"]
+
+
+def invoke(*args: str, input: str | bytes | None = None):
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).with_name("zwgk")
+    completed = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert completed.returncode == 0 and "crawl" in completed.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = invoke(*command.split(), "--help")
+    assert result.exit_code == 0
+    assert "Usage: " in result.output and len(result.output.splitlines()) > 4
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["crawl"], "name at least one source"),
+    (["crawl", "nowhere"], "unknown source nowhere"),
+    (["crawl", "shanghai", "--all"], "not both"),
+    (["crawl", "shanghai", "-s", "NOEQUALS"], "NAME=VALUE"),
+    (["crawl", "shanghai", "-s", "HOST_MAP={not json"], "HOST_MAP is not valid JSON"),
+    (["export", "--format", "xml"], "'xml' is not one of"),
+    (["export", "--db", "not a url"], "not a database URL"),
+    (["extract", "/no/such/file.html", "--url", "http://x/"], "No such file"),
+    (["extract", "-", "--url", "http://x/", "--source", "nowhere"], "unknown source"),
+])
+def test_bad_usage_is_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, args, input="")
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_database_that_cannot_be_opened_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["export", "--db", "postgresql+psycopg://nobody@127.0.0.1:9/none"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: cannot open the archive:")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_extract_a_saved_page_from_stdin_with_a_source() -> None:
+    url = "https://jtw.sh.gov.cn/zxzfxx/20240516/6ac131a8cd94a5cfaeb27303423e1675.html"
+    result = invoke("extract", "-", "--url", url, "--source", "shanghai", input=SEED_PAGE.read_bytes())
+    record = json.loads(result.output)
+    assert record["source"] == "shanghai"
+    assert record["doc_number"] == "沪交办〔2024〕323号"
+    assert record["written_date"] == "2024-05-13"
+    assert len(record["content_hash"]) == 64
+
+
+def test_export_writes_jsonl_and_csv_files_whole(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    archive = open_archive(db)
+    archive.ensure_source("shanghai", "上海市交通委员会", "jtw.sh.gov.cn", "shanghai_ivs")
+    save(archive, page())
+    save(archive, page(body="改过的正文。"))
+    archive.close()
+
+    invoke("export", "--db", db, "--format", "csv", "-o", str(tmp_path / "out.csv"))
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text(encoding="utf-8"))))
+    assert len(rows) == 1 and rows[0]["version"] == "2" and json.loads(rows[0]["attachments"]) == []
+    assert rows[0]["doc_number"] == "沪交办〔2024〕323号"
+
+    invoke("export", "--db", db, "--all-versions", "-o", str(tmp_path / "all.jsonl"))
+    lines = (tmp_path / "all.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["version"] for line in lines] == [1, 2]
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_show_by_url_and_by_id(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    archive = open_archive(db)
+    archive.ensure_source("shanghai", "上海市交通委员会", "jtw.sh.gov.cn", "shanghai_ivs")
+    document_id = save(archive, page()).document_id
+    save(archive, page(body="改过的正文。"))
+    archive.close()
+    by_url = invoke("show", URL, "--db", db).output
+    assert "沪交办〔2024〕323号" in by_url and "2 of 2" in by_url and "改过的正文。" in by_url
+    first = json.loads(invoke("show", str(document_id), "--version", "1", "--json", "--db", db).output)
+    assert first["version"] == 1 and "改过的正文" not in first["body"]
+    missing = CliRunner().invoke(cli, ["show", "https://jtw.sh.gov.cn/none.html", "--db", db])
+    assert missing.exit_code == 1 and "no archived notice" in missing.output
+
+
+def test_db_upgrade_creates_and_then_keeps_the_schema(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'new.sqlite3'}"
+    assert "was empty" in invoke("db", "upgrade", "--db", db).output
+    assert "(was 0001)" in invoke("db", "upgrade", "--db", db).output
+
+
+def test_sources_lists_the_registry() -> None:
+    output = invoke("sources").output
+    assert "shanghai" in output and "上海市交通委员会" in output and "https://jtw.sh.gov.cn/zxzfxx/index.html" in output
+    assert json.loads(invoke("sources", "--json").output)["shanghai"]["platform"] == "shanghai_ivs"
+
+
+def test_a_broken_registry_file_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "sources.toml"
+    bad.write_text('[x]\nname = "X"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["sources", "--sources", str(bad)])
+    assert result.exit_code == 2 and "lacks host, platform, columns" in result.output
