@@ -148,3 +148,9 @@ def test_export_records_carry_every_design_field(archive) -> None:
     assert record["published_at"] == "2024-05-16T10:30:00"
     assert record["versions"] == 2 and record["attachments"] == []
     assert len(record["first_seen"]) == 19 and record["first_seen"][10] == "T"
+
+
+def test_schema_revision_constant_is_the_newest_migration(sqlite_url: str) -> None:
+    from archive.db import SCHEMA_REVISION, create_archive_engine, head_revision
+
+    assert head_revision(create_archive_engine(sqlite_url)) == SCHEMA_REVISION

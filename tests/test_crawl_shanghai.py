@@ -151,6 +151,8 @@ def test_a_broken_page_is_recorded_and_the_crawl_goes_on(site: FixtureSite, db_u
     assert result.returncode == 0
     assert (row["status"], row["new"], row["errors"]) == ("completed", str(len(site.manifest(HOST)) - 1), "1")
     assert "500" in result.stderr
+    attempts = [r for r in site.server.requests if r.path == "/" + broken.split("://", 1)[1]]
+    assert len(attempts) == 3  # the first try and two retries, each after a back-off
 
 
 def test_an_unreachable_site_fails_fast_with_one_clear_line(sqlite_url: str) -> None:
