@@ -50,6 +50,9 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.HostMapMiddleware": 950,
 }
 ITEM_PIPELINES = {"crawler.pipelines.ArchivePipeline": 300}
+EXTENSIONS = {"crawler.extensions.CrawlProgress": 500}
+# Seconds between progress lines on stderr while crawling (0 turns them off).
+ZWGK_PROGRESS_INTERVAL = 30.0
 
 # Remote control stays off.
 TELNETCONSOLE_ENABLED = False

@@ -46,8 +46,9 @@ def crawled(site: FixtureSite, db_url: str) -> tuple[FixtureSite, str]:
 
 
 def test_first_crawl_archives_every_notice(site: FixtureSite, db_url: str) -> None:
-    result = crawl(site, db_url, "shanghai")
+    result = crawl(site, db_url, "shanghai", "-s", "ZWGK_PROGRESS_INTERVAL=0.05")
     assert result.returncode == 0, result.stderr
+    assert re.search(r"^shanghai: \d+ pages, \d+ new, 0 changed, 0 errors$", result.stderr, re.M), result.stderr
     manifest = site.manifest(HOST)
     row = summary_row(result, "shanghai")
     assert (row["status"], row["new"], row["changed"], row["errors"]) == ("completed", str(len(manifest)), "0", "0")
