@@ -5,7 +5,6 @@ Every run, whether `zwgk crawl` or `scrapy crawl KEY`, starts from this module;
 with ``ZWGK_`` (and ``HOST_MAP``).
 """
 
-import json
 import os
 
 from crawler import __version__
@@ -57,8 +56,9 @@ ZWGK_PROGRESS_INTERVAL = 30.0
 # Remote control stays off.
 TELNETCONSOLE_ENABLED = False
 
-# Host remapping for mirrors, proxies and fixture sites: {"host": "base URL"}.
-HOST_MAP = json.loads(os.environ.get("ZWGK_HOST_MAP") or "{}")
+# Host remapping for mirrors, proxies and fixture sites: {"host": "base URL"}, as a dict or
+# as JSON text (checked, with a clear message, by crawler.middlewares.parse_host_map).
+HOST_MAP = os.environ.get("ZWGK_HOST_MAP", "")
 
 # The archive (any SQLAlchemy URL); None means ZWGK_DB, else ./zwgk.sqlite3.
 ZWGK_DB = None

@@ -56,6 +56,14 @@ def test_bad_usage_is_one_line_and_exit_2(args: list[str], message: str, tmp_pat
     assert "Traceback" not in result.output
 
 
+def test_a_malformed_host_map_in_the_environment_is_a_usage_error(tmp_path: Path) -> None:
+    from tests.conftest import run_zwgk
+
+    result = run_zwgk("crawl", "shanghai", "--db", f"sqlite:///{tmp_path / 'a.sqlite3'}", host_map="{oops")
+    assert result.returncode == 2
+    assert "HOST_MAP is not valid JSON" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_a_database_that_cannot_be_opened_is_one_line_and_exit_1(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["export", "--db", "postgresql+psycopg://nobody@127.0.0.1:9/none"])
     assert result.exit_code == 1
