@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
-    JSON, BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text,
+    JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text,
     TypeDecorator, UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -69,7 +69,7 @@ class RawPage(Base):
     __tablename__ = "raw_pages"
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
-    content_type: Mapped[str | None] = mapped_column(String(200))
+    content_type: Mapped[str | None] = mapped_column(Text)
     compressed: Mapped[bytes] = mapped_column(LargeBinary)
     stored_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -80,15 +80,18 @@ class Document(Base):
     __tablename__ = "documents"
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
-    canonical_url: Mapped[str] = mapped_column(String(1000), unique=True)
-    url: Mapped[str] = mapped_column(String(2000))
+    canonical_url: Mapped[str] = mapped_column(Text, unique=True)
+    url: Mapped[str] = mapped_column(Text)
     first_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_changed: Mapped[dt.datetime] = mapped_column(default=utcnow)
     version_count: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default="active")
-    etag: Mapped[str | None] = mapped_column(String(300))
-    last_modified: Mapped[str | None] = mapped_column(String(100))
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    # What the list page said of the notice, kept so a re-check reads the page in the same context.
+    listed_title: Mapped[str | None] = mapped_column(Text)
+    listed_date: Mapped[str | None] = mapped_column(Text)
 
     source: Mapped[Source] = relationship()
     versions: Mapped[list[Version]] = relationship(
@@ -109,20 +112,20 @@ class Version(Base):
     raw_sha256: Mapped[str | None] = mapped_column(ForeignKey("raw_pages.sha256"))
     extractor_version: Mapped[str] = mapped_column(String(16))
     title: Mapped[str | None] = mapped_column(Text)
-    doc_number: Mapped[str | None] = mapped_column(String(200), index=True)
-    doc_number_prefix: Mapped[str | None] = mapped_column(String(100))
+    doc_number: Mapped[str | None] = mapped_column(Text, index=True)
+    doc_number_prefix: Mapped[str | None] = mapped_column(Text)
     doc_number_year: Mapped[int | None] = mapped_column(Integer)
     doc_number_serial: Mapped[int | None] = mapped_column(Integer)
-    index_number: Mapped[str | None] = mapped_column(String(200))
-    issuer: Mapped[str | None] = mapped_column(String(300))
+    index_number: Mapped[str | None] = mapped_column(Text)
+    issuer: Mapped[str | None] = mapped_column(Text)
     written_date: Mapped[str | None] = mapped_column(String(10))
     published_at: Mapped[str | None] = mapped_column(String(19), index=True)
-    disclosure: Mapped[str | None] = mapped_column(String(50))
-    doc_type: Mapped[str | None] = mapped_column(String(20))
-    topic: Mapped[str | None] = mapped_column(String(300))
+    disclosure: Mapped[str | None] = mapped_column(Text)
+    doc_type: Mapped[str | None] = mapped_column(Text)
+    topic: Mapped[str | None] = mapped_column(Text)
     keywords: Mapped[str | None] = mapped_column(Text)
-    column: Mapped[str | None] = mapped_column(String(200))
-    site_id_code: Mapped[str | None] = mapped_column(String(20))
+    column: Mapped[str | None] = mapped_column(Text)
+    site_id_code: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     body_original: Mapped[str] = mapped_column(Text)
 
@@ -145,6 +148,8 @@ class CrawlRun(Base):
     not_modified: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str | None] = mapped_column(Text)
+    # True when every column's list was walked to its end (or to notices known from such a walk).
+    walked_to_end: Mapped[bool] = mapped_column(Boolean, default=False)
 
     source: Mapped[Source] = relationship()
 
@@ -155,7 +160,8 @@ class CrawlError(Base):
     __tablename__ = "crawl_errors"
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("crawl_runs.id"), index=True)
-    url: Mapped[str] = mapped_column(String(2000))
+    url: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16), default="detail")
     kind: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -14,8 +14,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import CrawlError, CrawlRun, Document, Event, RawPage, Source, Version, utcnow
@@ -48,6 +48,8 @@ class Revisit:
     url: str
     etag: str | None
     last_modified: str | None
+    listed_title: str | None = None
+    listed_date: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,12 +78,20 @@ class Archive:
     def ensure_source(self, key: str, name: str, host: str, platform: str,
                       level: str | None = None, region: str | None = None) -> int:
         """Create or update the source row for ``key`` and return its id."""
+        values = {"name": name, "host": host, "platform": platform, "level": level, "region": region}
+        try:
+            return self._write_source(key, values)
+        except IntegrityError:  # another process created it between our read and our insert
+            return self._write_source(key, values)
+
+    def _write_source(self, key: str, values: Mapping[str, str | None]) -> int:
         with self._sessions.begin() as session:
             source = session.scalar(select(Source).where(Source.key == key))
             if source is None:
                 source = Source(key=key)
                 session.add(source)
-            source.name, source.host, source.platform, source.level, source.region = name, host, platform, level, region
+            for name, value in values.items():
+                setattr(source, name, value)
             session.flush()
             return source.id
 
@@ -92,16 +102,18 @@ class Archive:
             session.flush()
             return run.id
 
-    def finish_run(self, run_id: int, status: str, counts: Mapping[str, int], message: str | None = None) -> None:
+    def finish_run(self, run_id: int, status: str, counts: Mapping[str, int], message: str | None = None,
+                   walked_to_end: bool = False) -> None:
         with self._sessions.begin() as session:
             run = session.get(CrawlRun, run_id)
             run.status, run.message, run.finished_at = status, message, utcnow()
+            run.walked_to_end = walked_to_end
             for name in ("pages", "new", "changed", "unchanged", "not_modified", "errors"):
                 setattr(run, name, int(counts.get(name, 0)))
 
-    def record_error(self, run_id: int, url: str, kind: str, message: str) -> None:
+    def record_error(self, run_id: int, url: str, kind: str, message: str, role: str = "detail") -> None:
         with self._sessions.begin() as session:
-            session.add(CrawlError(run_id=run_id, url=url, kind=kind, message=message[:2000]))
+            session.add(CrawlError(run_id=run_id, url=url, role=role, kind=kind, message=message[:2000]))
 
     def runs(self, source_key: str | None = None, limit: int = 50) -> list[CrawlRun]:
         with self.session() as session:
@@ -109,10 +121,6 @@ class Archive:
             if source_key:
                 query = query.where(Source.key == source_key)
             return list(session.scalars(query))
-
-    def errors(self, run_id: int) -> list[CrawlError]:
-        with self.session() as session:
-            return list(session.scalars(select(CrawlError).where(CrawlError.run_id == run_id).order_by(CrawlError.id)))
 
     # What is known
 
@@ -123,17 +131,41 @@ class Archive:
             return set(session.scalars(query))
 
     def revisits(self, source_key: str) -> list[Revisit]:
-        """Every known notice of a source, newest first, with its validators."""
+        """Every known notice of a source, newest first, with its validators and list context."""
         with self.session() as session:
-            query = (select(Document.url, Document.etag, Document.last_modified).join(Source)
-                     .where(Source.key == source_key).order_by(Document.first_seen.desc()))
+            query = (select(Document.url, Document.etag, Document.last_modified, Document.listed_title,
+                            Document.listed_date)
+                     .join(Source).where(Source.key == source_key).order_by(Document.first_seen.desc()))
             return [Revisit(*row) for row in session.execute(query)]
+
+    def list_walk_completed(self, source_key: str) -> bool:
+        """Whether a completed crawl ever walked the source's lists to their end.
+
+        Until one has, stopping at the first page of known notices would strand the
+        older notices of an interrupted first crawl, so every page is walked.
+        """
+        with self.session() as session:
+            query = (select(CrawlRun.id).join(Source).where(
+                Source.key == source_key, CrawlRun.status == "completed", CrawlRun.walked_to_end.is_(True)).limit(1))
+            return session.scalar(query) is not None
+
+    def pending_failures(self, source_key: str, days: int = 30) -> list[str]:
+        """Detail pages that failed in recent runs and are still not archived: to be tried again."""
+        since = utcnow() - dt.timedelta(days=days)
+        with self.session() as session:
+            archived = select(Document.canonical_url)
+            query = (select(CrawlError.url).join(CrawlRun, CrawlError.run_id == CrawlRun.id).join(Source)
+                     .where(Source.key == source_key, CrawlError.role == "detail", CrawlError.at >= since)
+                     .distinct())
+            known = set(session.scalars(archived.join(Source).where(Source.key == source_key)))
+            return sorted(url for url in session.scalars(query) if canonical_url(url) not in known)
 
     # Writing
 
     def save_notice(self, source_key: str, url: str, fields: Mapping[str, object], content_hash: str,
                     raw: RawResponse | None = None, run_id: int | None = None,
-                    seen_at: dt.datetime | None = None) -> SaveResult:
+                    seen_at: dt.datetime | None = None, listed_title: str | None = None,
+                    listed_date: str | None = None) -> SaveResult:
         """Archive what was seen at ``url``: a new version only when ``content_hash`` is new."""
         seen_at = seen_at or utcnow()
         try:
@@ -147,6 +179,8 @@ class Archive:
                     session.add(document)
                     session.flush()
                 document.url, document.last_seen = url, seen_at
+                document.listed_title = listed_title or document.listed_title
+                document.listed_date = listed_date or document.listed_date
                 if raw is not None:
                     document.etag, document.last_modified = raw.etag, raw.last_modified
                 latest = self._latest_version(session, document.id)
@@ -229,15 +263,6 @@ class Archive:
             if document_id is not None:
                 query = query.where(Event.document_id == document_id)
             return list(session.scalars(query))
-
-    def counts(self) -> dict[str, int]:
-        with self.session() as session:
-            return {
-                "documents": session.scalar(select(func.count(Document.id))),
-                "versions": session.scalar(select(func.count(Version.id))),
-                "events": session.scalar(select(func.count(Event.id))),
-                "raw_pages": session.scalar(select(func.count(RawPage.sha256))),
-            }
 
     def iter_records(self, all_versions: bool = False, batch: int = 500) -> Iterator[dict[str, object]]:
         """Export records: each document's latest version, or every version, oldest document first."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -11,7 +11,7 @@ class PageItem:
 
     source: str
     url: str
-    body: bytes
+    body: bytes = field(repr=False)  # whole pages do not belong in log lines
     content_type: str | None = None
     etag: str | None = None
     last_modified: str | None = None
@@ -31,9 +31,13 @@ class NotModifiedItem:
 
 @dataclass
 class FetchErrorItem:
-    """A page that could not be fetched; recorded, and the crawl goes on."""
+    """A page that could not be fetched or read; recorded, and the crawl goes on.
+
+    ``role`` is "list" or "detail": failed detail pages are tried again by later runs.
+    """
 
     source: str
     url: str
     kind: str
     message: str
+    role: str = "detail"

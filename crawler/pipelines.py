@@ -7,7 +7,7 @@ import logging
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 
-from archive import Archive
+from archive import Archive, ArchiveError
 from archive.store import RawResponse
 from crawler.archiving import archive_for, source_for
 from crawler.extract import ExtractOptions, extract_notice
@@ -16,7 +16,6 @@ from spiders.registry import SourceConfig
 
 logger = logging.getLogger(__name__)
 COUNTS = ("pages", "new", "changed", "unchanged", "not_modified", "errors")
-_MIN_NOTICE_TEXT = 10
 
 
 class ArchivePipeline:
@@ -34,6 +33,7 @@ class ArchivePipeline:
         pipeline = cls(crawler)
         # spider_closed, unlike close_spider, says why the crawl ended.
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(pipeline.spider_error, signal=signals.spider_error)
         return pipeline
 
     def open_spider(self, spider: Spider | None = None) -> None:
@@ -57,7 +57,7 @@ class ArchivePipeline:
             self._count("not_modified")
             self._count("unchanged")
         elif isinstance(item, FetchErrorItem):
-            self._error(item.url, item.kind, item.message)
+            self._error(item.url, item.kind, item.message, item.role)
         return item
 
     def _archive_page(self, item: PageItem) -> None:
@@ -71,19 +71,32 @@ class ArchivePipeline:
             logger.exception("extraction failed for %s", item.url)
             self._error(item.url, "extraction", f"{error.__class__.__name__}: {error}")
             return
-        if not notice.title and len(notice.body) < _MIN_NOTICE_TEXT:
-            self._error(item.url, "no-notice", "the page holds no title and no text (a challenge or error page?)")
+        if not notice.body.strip():
+            # A challenge, error or blocked page is not a version of the notice; a later run tries again.
+            self._error(item.url, "no-notice", "the page holds no notice text (a challenge or error page?)")
             return
         raw = RawResponse(item.body, item.content_type, item.etag, item.last_modified)
-        result = self.archive.save_notice(
-            item.source, item.url, notice.as_dict(), notice.content_hash, raw=raw, run_id=self.run_id,
-        )
+        try:
+            result = self.archive.save_notice(
+                item.source, item.url, notice.as_dict(), notice.content_hash, raw=raw, run_id=self.run_id,
+                listed_title=item.listed_title, listed_date=item.listed_date,
+            )
+        except ArchiveError as error:
+            logger.error("%s", error)
+            self._error(item.url, "archive", str(error))
+            return
         self._count(result.outcome)
 
-    def _error(self, url: str, kind: str, message: str) -> None:
+    def spider_error(self, failure, response, spider: Spider) -> None:
+        """A page the spider could not read (a bug or a layout it does not know) is an error of the run."""
+        url = response.url if response is not None else "(start requests)"
+        role = response.meta.get("zwgk_role", "detail") if response is not None and response.request else "list"
+        self._error(url, "spider", f"{failure.value.__class__.__name__}: {failure.value}", role)
+
+    def _error(self, url: str, kind: str, message: str, role: str = "detail") -> None:
         self._count("errors")
         self.stats.set_value("zwgk/first_error", self.stats.get_value("zwgk/first_error") or f"{kind}: {message}")
-        self.archive.record_error(self.run_id, url, kind, message)
+        self.archive.record_error(self.run_id, url, kind, message, role)
 
     def _count(self, name: str) -> None:
         self.stats.inc_value(f"zwgk/{name}")
@@ -101,7 +114,8 @@ class ArchivePipeline:
         else:
             status, message = "completed", self.stats.get_value("zwgk/first_error")
         counts["pages"] += listed
-        self.archive.finish_run(self.run_id, status, counts, message)
+        walked = bool(self.stats.get_value("zwgk/walked_to_end")) and status == "completed"
+        self.archive.finish_run(self.run_id, status, counts, message, walked_to_end=walked)
         self.stats.set_value("zwgk/status", status)
         self.stats.set_value("zwgk/message", message)
         self.stats.set_value("zwgk/pages", counts["pages"])

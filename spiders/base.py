@@ -2,13 +2,16 @@
 
 A platform spider says only how to read its list pages (entries, next page);
 this class decides what to fetch and when to stop: by default it stops paging
-at the first list page whose notices are all known, `full` walks every page,
-and `revisit` re-checks every known notice with a conditional request.
+at the first list page whose notices are all known (once a completed crawl has
+walked the lists to their end; until then every page is walked), `full` walks
+every page, and `revisit` re-checks every known notice with a conditional
+request. Detail pages that failed in recent runs are tried again.
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -61,68 +64,104 @@ class NoticeSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.source = source_for(crawler, spider.source_key)
         spider.detail_re = re.compile(spider.source.detail_pattern or cls.detail_pattern)
-        spider.known = archive_for(crawler).known_urls(spider.source_key)
+        archive = archive_for(crawler)
+        spider.known = archive.known_urls(spider.source_key)
+        spider.may_stop_early = archive.list_walk_completed(spider.source_key)
+        spider.retry_urls = archive.pending_failures(spider.source_key)
+        spider.columns_walked = 0
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         if self.revisit:
             for revisit in archive_for(self.crawler).revisits(self.source_key):
-                yield self.revisit_request(revisit.url, revisit.etag, revisit.last_modified)
+                entry = ListEntry(revisit.url, revisit.listed_title, revisit.listed_date)
+                yield self.revisit_request(entry, revisit.etag, revisit.last_modified)
+        for url in filter(_fetchable, self.retry_urls):
+            self.known.add(canonical_url(url))
+            yield self.detail_request(ListEntry(url))
         for column in self.source.columns:
             yield scrapy.Request(column, callback=self.parse_list, errback=self.failed, dont_filter=True,
-                                 meta={"zwgk_page": 1})
+                                 meta={"zwgk_role": "list"})
 
     # Navigation
 
-    def parse_list(self, response: Response) -> Iterator[scrapy.Request]:
+    def parse_list(self, response: Response) -> Iterator[scrapy.Request | FetchErrorItem]:
         self.crawler.stats.inc_value("zwgk/list_pages")
         entries = [entry for entry in self.list_entries(response) if self.detail_re.search(entry.url)]
+        if not entries:
+            yield FetchErrorItem(self.source_key, response.url, "empty-list",
+                                 "the list page holds no notice links (has the site changed?)", role="list")
+        for entry in [entry for entry in entries if not _fetchable(entry.url)]:
+            entries.remove(entry)
+            yield FetchErrorItem(self.source_key, entry.url, "bad-link", f"a malformed link on {response.url}",
+                                 role="list")
         unknown = [entry for entry in entries if canonical_url(entry.url) not in self.known]
         for entry in unknown:
             self.known.add(canonical_url(entry.url))
-            yield scrapy.Request(entry.url, callback=self.parse_detail, errback=self.failed,
-                                 cb_kwargs={"entry": entry})
-        if entries and not unknown and not self.full:
+            yield self.detail_request(entry)
+        if entries and not unknown and self.may_stop_early and not self.full:
             self.logger.info("stopping at %s: every notice on it is already archived", response.url)
+            self.column_walked()
             return
         next_url = self.next_page(response)
         if next_url:
-            yield scrapy.Request(next_url, callback=self.parse_list, errback=self.failed,
-                                 meta={"zwgk_page": response.meta.get("zwgk_page", 1) + 1})
+            yield scrapy.Request(next_url, callback=self.parse_list, errback=self.failed, meta={"zwgk_role": "list"})
+        else:
+            self.column_walked()
 
-    def parse_detail(self, response: Response, entry: ListEntry | None = None) -> Iterator[object]:
+    def column_walked(self) -> None:
+        """One column's list has been walked to its end (or to notices known from such a walk)."""
+        self.columns_walked += 1
+        self.crawler.stats.set_value("zwgk/walked_to_end", self.columns_walked >= len(self.source.columns))
+
+    def detail_request(self, entry: ListEntry) -> scrapy.Request:
+        return scrapy.Request(entry.url, callback=self.parse_detail, errback=self.failed, cb_kwargs={"entry": entry})
+
+    def parse_detail(self, response: Response, entry: ListEntry) -> Iterator[object]:
+        """Hand the page on under the URL the list (or the archive) knows it by, even after a redirect."""
         headers = response.headers
         validators = {
             "etag": _header(headers, b"ETag"),
             "last_modified": _header(headers, b"Last-Modified"),
         }
         if response.status == 304:
-            yield NotModifiedItem(self.source_key, response.url, **validators)
+            yield NotModifiedItem(self.source_key, entry.url, **validators)
             return
         if response.status >= 400:
-            yield FetchErrorItem(self.source_key, response.url, f"http-{response.status}",
+            yield FetchErrorItem(self.source_key, entry.url, f"http-{response.status}",
                                  f"the site answered {response.status}")
             return
         yield PageItem(
-            self.source_key, response.url, response.body, content_type=_header(headers, b"Content-Type"),
-            listed_title=entry.title if entry else None, listed_date=entry.date if entry else None,
-            **validators,
+            self.source_key, entry.url, response.body, content_type=_header(headers, b"Content-Type"),
+            listed_title=entry.title, listed_date=entry.date, **validators,
         )
 
-    def revisit_request(self, url: str, etag: str | None, last_modified: str | None) -> scrapy.Request:
+    def revisit_request(self, entry: ListEntry, etag: str | None, last_modified: str | None) -> scrapy.Request:
         headers = {}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        return scrapy.Request(url, headers=headers, callback=self.parse_detail, errback=self.failed,
-                              dont_filter=True, meta={"handle_httpstatus_list": [304, 404, 410]})
+        return scrapy.Request(entry.url, headers=headers, callback=self.parse_detail, errback=self.failed,
+                              dont_filter=True, cb_kwargs={"entry": entry},
+                              meta={"handle_httpstatus_list": [304, 404, 410]})
 
     def failed(self, failure: Failure) -> Iterable[FetchErrorItem]:
-        url = failure.request.meta.get("zwgk_original_url", failure.request.url)
+        request = failure.request
+        entry = request.cb_kwargs.get("entry")
+        url = entry.url if entry else request.meta.get("zwgk_original_url", request.url)
         kind, message = describe_failure(failure)
         self.logger.info("%s: %s", url, message)
-        yield FetchErrorItem(self.source_key, url, kind, message)
+        yield FetchErrorItem(self.source_key, url, kind, message, role=request.meta.get("zwgk_role", "detail"))
+
+
+def _fetchable(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is out of range or not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _header(headers, name: bytes) -> str | None:

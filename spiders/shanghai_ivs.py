@@ -30,7 +30,10 @@ class ShanghaiIvsSpider(NoticeSpider):
             link = row.css("a[href]")
             if not link:
                 continue
-            url = response.urljoin(link.attrib["href"])
+            try:
+                url = response.urljoin(link.attrib["href"].strip())
+            except ValueError:  # a link too malformed to resolve is skipped, not fatal to the page
+                continue
             if url in seen:
                 continue
             seen.add(url)

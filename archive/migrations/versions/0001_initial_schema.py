@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 12:40:33.907325
+Create Date: 2026-11-22 13:28:26.393913
 """
 
 from alembic import op
@@ -19,7 +19,7 @@ def upgrade() -> None:
     op.create_table('raw_pages',
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('size', sa.BigInteger(), nullable=False),
-    sa.Column('content_type', sa.String(length=200), nullable=True),
+    sa.Column('content_type', sa.Text(), nullable=True),
     sa.Column('compressed', sa.LargeBinary(), nullable=False),
     sa.Column('stored_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('sha256', name=op.f('pk_raw_pages'))
@@ -48,6 +48,7 @@ def upgrade() -> None:
     sa.Column('not_modified', sa.Integer(), nullable=False),
     sa.Column('errors', sa.Integer(), nullable=False),
     sa.Column('message', sa.Text(), nullable=True),
+    sa.Column('walked_to_end', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['source_id'], ['sources.id'], name=op.f('fk_crawl_runs_source_id_sources')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_crawl_runs'))
     )
@@ -57,15 +58,17 @@ def upgrade() -> None:
     op.create_table('documents',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('source_id', sa.Integer(), nullable=False),
-    sa.Column('canonical_url', sa.String(length=1000), nullable=False),
-    sa.Column('url', sa.String(length=2000), nullable=False),
+    sa.Column('canonical_url', sa.Text(), nullable=False),
+    sa.Column('url', sa.Text(), nullable=False),
     sa.Column('first_seen', sa.DateTime(), nullable=False),
     sa.Column('last_seen', sa.DateTime(), nullable=False),
     sa.Column('last_changed', sa.DateTime(), nullable=False),
     sa.Column('version_count', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('etag', sa.String(length=300), nullable=True),
-    sa.Column('last_modified', sa.String(length=100), nullable=True),
+    sa.Column('etag', sa.Text(), nullable=True),
+    sa.Column('last_modified', sa.Text(), nullable=True),
+    sa.Column('listed_title', sa.Text(), nullable=True),
+    sa.Column('listed_date', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['source_id'], ['sources.id'], name=op.f('fk_documents_source_id_sources')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_documents')),
     sa.UniqueConstraint('canonical_url', name=op.f('uq_documents_canonical_url'))
@@ -76,7 +79,8 @@ def upgrade() -> None:
     op.create_table('crawl_errors',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('run_id', sa.Integer(), nullable=False),
-    sa.Column('url', sa.String(length=2000), nullable=False),
+    sa.Column('url', sa.Text(), nullable=False),
+    sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('kind', sa.String(length=64), nullable=False),
     sa.Column('message', sa.Text(), nullable=False),
     sa.Column('at', sa.DateTime(), nullable=False),
@@ -95,20 +99,20 @@ def upgrade() -> None:
     sa.Column('raw_sha256', sa.String(length=64), nullable=True),
     sa.Column('extractor_version', sa.String(length=16), nullable=False),
     sa.Column('title', sa.Text(), nullable=True),
-    sa.Column('doc_number', sa.String(length=200), nullable=True),
-    sa.Column('doc_number_prefix', sa.String(length=100), nullable=True),
+    sa.Column('doc_number', sa.Text(), nullable=True),
+    sa.Column('doc_number_prefix', sa.Text(), nullable=True),
     sa.Column('doc_number_year', sa.Integer(), nullable=True),
     sa.Column('doc_number_serial', sa.Integer(), nullable=True),
-    sa.Column('index_number', sa.String(length=200), nullable=True),
-    sa.Column('issuer', sa.String(length=300), nullable=True),
+    sa.Column('index_number', sa.Text(), nullable=True),
+    sa.Column('issuer', sa.Text(), nullable=True),
     sa.Column('written_date', sa.String(length=10), nullable=True),
     sa.Column('published_at', sa.String(length=19), nullable=True),
-    sa.Column('disclosure', sa.String(length=50), nullable=True),
-    sa.Column('doc_type', sa.String(length=20), nullable=True),
-    sa.Column('topic', sa.String(length=300), nullable=True),
+    sa.Column('disclosure', sa.Text(), nullable=True),
+    sa.Column('doc_type', sa.Text(), nullable=True),
+    sa.Column('topic', sa.Text(), nullable=True),
     sa.Column('keywords', sa.Text(), nullable=True),
-    sa.Column('column', sa.String(length=200), nullable=True),
-    sa.Column('site_id_code', sa.String(length=20), nullable=True),
+    sa.Column('column', sa.Text(), nullable=True),
+    sa.Column('site_id_code', sa.Text(), nullable=True),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('body_original', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['document_id'], ['documents.id'], name=op.f('fk_versions_document_id_documents')),
