@@ -18,6 +18,7 @@ from twisted.internet.task import deferLater
 from crawler.extract.encoding import detect_encoding
 
 ORIGINAL_URL = "zwgk_original_url"
+MAPPED_URL = "zwgk_mapped_url"
 RETRY_DELAY = "zwgk_retry_delay"
 
 
@@ -60,19 +61,20 @@ class HostMapMiddleware:
         return base + (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
     def process_request(self, request: Request) -> Request | None:
-        if ORIGINAL_URL in request.meta:
+        # Every request for a mapped host is mapped, redirects to an absolute real URL included;
+        # a request that is already the mapped form passes on.
+        if request.url == request.meta.get(MAPPED_URL):
             return None
         target = self.mapped_url(request.url)
         if target is None:
             return None
         # robots.txt was already checked for the real URL; the mapped host's own does not apply.
-        meta = {**request.meta, ORIGINAL_URL: request.url, "dont_obey_robotstxt": True}
+        meta = {**request.meta, ORIGINAL_URL: request.url, MAPPED_URL: target, "dont_obey_robotstxt": True}
         return request.replace(url=target, meta=meta)
 
     def process_response(self, request: Request, response: Response) -> Response:
-        original = request.meta.get(ORIGINAL_URL)
-        if original and response.url.startswith(self.host_map.get(urlsplit(original).hostname.lower(), "\0")):
-            return response.replace(url=original)
+        if request.meta.get(MAPPED_URL) == request.url and response.url == request.url:
+            return response.replace(url=request.meta[ORIGINAL_URL])
         return response
 
 

@@ -106,3 +106,18 @@ def test_an_archive_failure_is_recorded_not_lost(sqlite_url: str, monkeypatch) -
         from archive.models import CrawlError
         errors = session.query(CrawlError).all()
     assert [(e.kind, e.url) for e in errors] == [("archive", "https://jtw.sh.gov.cn/zxzfxx/20240101/a.html")]
+
+
+def test_redirected_notices_stay_on_the_fixture_and_under_the_listed_url(site: FixtureSite, sqlite_url: str) -> None:
+    """An absolute redirect to the real host is mapped too (tests never reach the internet)."""
+    listed = site.manifest(HOST)[0]["url"]
+    moved = listed.replace("/zxzfxx/", "/zxzfxx/moved/")
+    site.path(moved).parent.mkdir(parents=True)
+    site.path(listed).rename(site.path(moved))
+    site.server.set_redirect("/" + listed.split("://", 1)[1], moved)
+    result = crawl(site, sqlite_url, "shanghai")
+    row = summary_row(result, "shanghai")
+    assert (row["new"], row["errors"]) == (str(len(site.manifest(HOST))), "0"), result.stderr
+    assert listed in archived_urls(sqlite_url)
+    again = crawl(site, sqlite_url, "shanghai")
+    assert summary_row(again, "shanghai")["pages"] == "1"  # the listed URL is known: no page beyond list 1

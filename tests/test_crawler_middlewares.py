@@ -22,6 +22,8 @@ def test_a_mapped_request_goes_to_the_base_url_and_comes_back_under_the_real_url
     assert mapped.url == BASE + "/zxzfxx/index_2.html?a=1&b=2"
     assert mapped.meta[ORIGINAL_URL] == request.url
     assert middleware.process_request(mapped) is None  # already mapped: passes on
+    redirected = mapped.replace(url="https://jtw.sh.gov.cn/zxzfxx/elsewhere.html")  # meta carried over
+    assert middleware.process_request(redirected).url == BASE + "/zxzfxx/elsewhere.html"
     response = HtmlResponse(mapped.url, body=b"<html></html>", request=mapped)
     assert middleware.process_response(mapped, response).url == request.url
 
