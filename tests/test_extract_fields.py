@@ -152,3 +152,56 @@ def test_several_labels_on_one_line() -> None:
 
 def test_label_words_inside_sentences_are_not_labels() -> None:
     assert _labels("<p>请于办理时间：工作日9时前报送，联系来源：无。</p>") == {}
+
+
+def test_signature_date_is_the_date_under_the_issuer_not_an_earlier_date_line() -> None:
+    from crawler.extract.body import signature_date
+
+    body = "各单位：\n一、培训时间\n2024年6月20日\n二、培训地点\n市交通委\n特此通知。\n上海市交通委员会\n2024年5月13日"
+    assert signature_date(body) == "2024-05-13"
+    assert signature_date("（2007年6月29日第十届全国人民代表大会常务委员会第二十八次会议通过）\n正文") == "2007-06-29"
+    assert signature_date("一、时间\n2024年6月20日") is None
+
+
+def test_traditional_doc_numbers_and_other_bracket_forms() -> None:
+    assert canonical_doc_number(to_simplified("滬交辦〔2024〕323號")) == "沪交办〔2024〕323号"
+    assert canonical_doc_number("沪交办〖2024〗323号") == "沪交办〔2024〕323号"
+    assert canonical_doc_number("沪交办〔2024年〕323号") == "沪交办〔2024〕323号"
+    assert canonical_doc_number("沪交办〔2024〕323") == "沪交办〔2024〕323号"
+
+
+def test_a_traditional_copy_of_a_notice_hashes_like_the_simplified_one() -> None:
+    from crawler.extract import extract_notice
+
+    def page(title: str, number: str, disclosure: str) -> str:
+        return (f"<html><body><div id='ivs_title'>{title}</div><div id='ivs_content'><table><tr>"
+                f"<td>文件编号:</td><td>{number}</td><td>公开类别:</td><td>{disclosure}</td></tr></table>"
+                f"<p>现予印发。</p></div></body></html>")
+
+    simplified = extract_notice(page("关于印发规定的通知", "沪交办〔2024〕323号", "主动公开"), "http://x/")
+    traditional = extract_notice(page("關於印發規定的通知", "滬交辦〔2024〕323號", "主動公開"), "http://x/")
+    assert traditional.doc_number == "沪交办〔2024〕323号" and traditional.doc_type == "通知"
+    assert traditional.content_hash == simplified.content_hash
+
+
+@pytest.mark.parametrize("page", ["", "   ", "<!DOCTYPE html>", "<!-- x -->", "\x00\x01\x02", "<html><p>一</p>"])
+def test_degenerate_pages_extract_without_raising(page: str) -> None:
+    from crawler.extract import extract_notice
+
+    assert extract_notice(page.encode("utf-8"), "http://x/").body in ("", "一")
+
+
+def test_impossible_chinese_dates_are_not_dates() -> None:
+    assert parse_date("二〇二四年十十月一二日") is None
+
+
+def test_time_and_source_lines_inside_the_notice_text_are_not_metadata() -> None:
+    from crawler.extract import extract_notice
+
+    paragraphs = "".join(f"<p>第{n}条 各单位应当按照本通知要求认真组织实施，确保各项工作落到实处。</p>" for n in range(12))
+    page = (f"<html><head><meta name='PubDate' content='2024-05-16 10:30'></head><body><article>"
+            f"<h1>关于举办培训班的通知</h1><p>一、时间：2024年7月1日</p><p>三、来源：各区交通部门</p>{paragraphs}"
+            f"</article></body></html>")
+    notice = extract_notice(page, "http://x/")
+    assert "一、时间：2024年7月1日" in notice.body
+    assert notice.published_at == "2024-05-16T10:30" and notice.issuer is None

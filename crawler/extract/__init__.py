@@ -79,10 +79,8 @@ class Notice:
     def content_fields(self) -> dict[str, object]:
         """The normalised values that make a version: chrome and encoding never reach them."""
         values = {name: getattr(self, name) for name in CONTENT_FIELDS}
-        for name in ("title", "issuer"):
-            if values[name]:
-                values[name] = to_simplified(values[name])
-        return values
+        return {name: to_simplified(value) if isinstance(value, str) and name != "body" else value
+                for name, value in values.items()}
 
     @property
     def content_hash(self) -> str:
@@ -116,7 +114,11 @@ def extract_notice(
         body_original = fallback_text(page_text)
     body_original = tidy_lines(body_original)
     if tree.body is not None:
-        labelled += read_labelled_fields(element_text(tree.body, "\t"))
+        page_labels = read_labelled_fields(element_text(tree.body, "\t"))
+        if container is None:
+            # The body is still in the page: its 时间：/来源： lines are notice text, not metadata.
+            page_labels = [item for item in page_labels if not (item.field in WEAK_FIELDS and item.value in body_original)]
+        labelled += page_labels
     body_labels = read_labelled_fields(body_original, " | ")
 
     notice = Notice(url=url, body_original=body_original, body=normalise_text(body_original))
@@ -124,13 +126,13 @@ def extract_notice(
         _value(labelled, "title") or _clean_meta_title(meta.get("articletitle")) or visible_title
         or options.listed_title or _page_title(tree)
     )
-    _set_doc_number(notice, _value(labelled, "doc_number"))
+    _set_doc_number(notice, to_simplified(_value(labelled, "doc_number") or ""))
     notice.index_number = _first_token(_value(labelled, "index_number"))
     notice.issuer = tidy_inline(
         _value(labelled, "issuer") or _value(labelled, "source") or _byline_source(tree)
         or meta.get("contentsource")
     )
-    notice.doc_type = classify_doc_type(notice.title)
+    notice.doc_type = classify_doc_type(to_simplified(notice.title or ""))
     # Only a 公文 has a 成文日期; a news item's opening date line is not one.
     notice.written_date = _date(labelled, "written_date") or (
         signature_date(body_original) if notice.doc_type else None

@@ -37,6 +37,10 @@ _CHROME_LINE = re.compile(
 _CHROME_ANYWHERE = re.compile(r"网站标识码|ICP备|公网安备")
 _MAX_CHROME_LINE = 80
 _SIGNATURE_REMARK = re.compile(r"[(（](?:此件公开发布|此件主动公开|此页无正文)[)）]$")
+# A 落款 names the issuing body: the line before the date ends like an organisation's name.
+_ORGANISATION = re.compile(
+    r"(?:局|委员会|委|厅|办公室|办公厅|政府|院|部|会|总队|支队|队|中心|处|所|公司|银行|分行|支行|馆|站|署|办|组|社|区|县|市|省)$"
+)
 _ADOPTION_NOTE = re.compile(r"^[(（].{0,40}?通过[)）]$")
 _MIN_CONTAINER_TEXT = 20
 
@@ -110,8 +114,10 @@ def strip_chrome(text: str) -> str:
 
 
 def signature_date(body: str) -> str | None:
-    """The 成文日期 a body states: its first line that is only a date (the 落款), or an adoption note."""
+    """The 成文日期 a body states: the date of its 落款 (a date line under the issuer's name),
+    else the date of an adoption note (（2007年6月29日…会议通过）)."""
     adoption = None
+    previous = ""
     for line in body.split("\n"):
         stripped = _SIGNATURE_REMARK.sub("", "".join(line.split()))
         if not stripped:
@@ -119,8 +125,9 @@ def signature_date(body: str) -> str | None:
         dates = list(find_dates(stripped))
         if len(dates) == 1:
             iso, start, end = dates[0]
-            if start == 0 and end == len(stripped) or (start == 1 and end == len(stripped) - 1 and stripped[0] in "(（"):
+            if start == 0 and end == len(stripped) and _ORGANISATION.search(previous):
                 return iso[:10]
             if adoption is None and start <= 1 and _ADOPTION_NOTE.match(stripped):
                 adoption = iso[:10]
+        previous = stripped
     return adoption

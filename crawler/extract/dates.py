@@ -25,10 +25,12 @@ _CHINESE = re.compile(
 
 
 def _chinese_number(text: str) -> int:
-    """Read 一 … 三十一 (the numbers a month or day needs)."""
-    if "十" not in text:
-        return _CN_DIGITS[text]
-    tens, _, units = text.partition("十")
+    """Read 一 … 三十一 (the numbers a month or day needs); 0 for anything else (十十, 一二)."""
+    tens, ten, units = text.partition("十")
+    if not ten:
+        return _CN_DIGITS[text] if len(text) == 1 else 0
+    if len(tens) > 1 or len(units) > 1 or "十" in units:
+        return 0
     return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[units] if units else 0)
 
 

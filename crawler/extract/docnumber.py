@@ -1,7 +1,8 @@
 """文号 (document numbers) in the canonical GB/T 9704 form ``机关代字〔年份〕序号号``.
 
-Sites publish the year in 〔〕, [], 【】, ［］, () or （）, with stray spaces
-(``沪交办〔2024〕323 号``) and sometimes leading zeros; all of these are one number.
+Sites publish the year in 〔〕, [], 【】, ［］, 〖〗, () or （）, sometimes as ``〔2024年〕``,
+with stray spaces (``沪交办〔2024〕323 号``), leading zeros or no closing 号; all of these
+are one number. Traditional characters are for the caller to simplify first.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 
 _PATTERN = re.compile(
-    r"^(?P<prefix>[^\[\]【】()〔〕]+?)[\[【(〔](?P<year>(?:19|20)\d{2})[\]】)〕]第?(?P<serial>\d+)号$"
+    r"^(?P<prefix>[^\[\]【】()〔〕〖〗]+?)[\[【(〔〖](?P<year>(?:19|20)\d{2})年?[\]】)〕〗]第?(?P<serial>\d+)号?$"
 )
 
 

@@ -24,9 +24,10 @@ def parse_html(text: str) -> html.HtmlElement:
     content is moved under the first root so that every search sees it.
     """
     text = _ENCODING_DECLARATION.sub("", text)
-    if not text.strip():
-        text = "<html></html>"
-    root = html.document_fromstring(text)
+    try:
+        root = html.document_fromstring(text)
+    except etree.ParserError:  # nothing but whitespace, a doctype or comments
+        root = html.document_fromstring("<html><body></body></html>")
     for sibling in list(root.itersiblings()):
         if isinstance(sibling.tag, str):
             target = root.body if root.body is not None else root
