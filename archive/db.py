@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -37,12 +37,20 @@ def create_archive_engine(db_url: str) -> Engine:
         raise DatabaseURLError(f"not a database URL: {db_url!r} (try sqlite:///zwgk.sqlite3)") from error
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(url.database).expanduser()
+            if path.is_dir():
+                raise DatabaseURLError(f"{path} is a directory; give a file, e.g. sqlite:///{path}/zwgk.sqlite3")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise DatabaseURLError(f"cannot create {path.parent}: {error.strerror}") from error
         engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     try:
         return create_engine(url, pool_pre_ping=True)
+    except NoSuchModuleError as error:
+        raise DatabaseURLError(f"unknown database kind {url.drivername!r} (try sqlite:/// or postgresql+psycopg://)") from error
     except ModuleNotFoundError as error:
         raise DatabaseURLError(
             f"the driver for {url.drivername} is not installed ({error.name}); "

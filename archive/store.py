@@ -244,8 +244,8 @@ class Archive:
     def find_document(self, key: str) -> Document | None:
         """A document by id (digits) or by any URL of it, with its versions loaded."""
         with self.session() as session:
-            if key.isdigit():
-                document = session.get(Document, int(key))
+            if key.isascii() and key.isdigit():
+                document = session.get(Document, int(key)) if int(key) < 2**63 else None
             else:
                 document = session.scalar(select(Document).where(Document.canonical_url == canonical_url(key)))
             if document is not None:
@@ -281,7 +281,7 @@ def china_time(value: dt.datetime | None) -> str | None:
 
 
 def export_record(source_key: str, document: Document, version: Version) -> dict[str, object]:
-    """One export record, with the fields DESIGN.md promises, in that order."""
+    """One export record: the fields DESIGN.md promises, in that order, then more (EXPORT_FIELDS)."""
     return {
         "source": source_key,
         "url": document.url,
@@ -311,3 +311,11 @@ def export_record(source_key: str, document: Document, version: Version) -> dict
         "column": version.column,
         "status": document.status,
     }
+
+
+EXPORT_FIELDS = (
+    "source", "url", "title", "doc_number", "index_number", "issuer", "written_date", "published_at",
+    "disclosure", "doc_type", "body", "body_original", "attachments", "version", "versions", "first_seen",
+    "last_changed", "content_hash", "document_id", "version_seen_at", "doc_number_prefix", "doc_number_year",
+    "doc_number_serial", "topic", "keywords", "column", "status",
+)

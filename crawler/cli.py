@@ -24,19 +24,27 @@ def db_option(command):
     return click.option("--db", "db_url", metavar="URL", help=DB_HELP)(command)
 
 
-def open_archive_or_fail(db_url: str | None):
-    """Open the archive, turning its errors into one line for the user."""
-    from archive import ArchiveError, open_archive
+@contextmanager
+def archive_errors() -> Iterator[None]:
+    """Turn the archive's errors into one line for the user: a bad URL is bad usage (exit 2)."""
+    from archive import ArchiveError
     from archive.db import DatabaseURLError
     from sqlalchemy.exc import OperationalError
 
     try:
-        return open_archive(db_url)
+        yield
     except DatabaseURLError as error:
         raise click.UsageError(str(error)) from error
     except (OperationalError, ArchiveError) as error:
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         raise click.ClickException(f"cannot open the archive: {reason}") from error
+
+
+def open_archive_or_fail(db_url: str | None):
+    from archive import open_archive
+
+    with archive_errors():
+        return open_archive(db_url)
 
 
 def load_registry(sources_file: str | None):
@@ -102,7 +110,14 @@ def crawl(sources: tuple[str, ...], all_sources: bool, full: bool, revisit: bool
         if not sep or not name:
             raise click.UsageError(f"-s takes NAME=VALUE, got {item!r}")
         overrides[name] = value
+    db_url = db_url or overrides.get("ZWGK_DB")
     chosen = [registry[key] for key in (registry if all_sources else dict.fromkeys(sources))]
+    from spiders.loader import PLATFORMS
+
+    for source in chosen:
+        if source.platform not in PLATFORMS:
+            raise click.UsageError(f"source {source.key} names platform {source.platform!r}; "
+                                   f"known platforms: {', '.join(sorted(PLATFORMS))}")
     try:
         run_settings = crawl_settings(db_url, sources_file, overrides, "INFO" if verbose else "WARNING")
     except ValueError as error:
@@ -139,8 +154,11 @@ def export(fmt: str, all_versions: bool, output: str | None, db_url: str | None)
     """
     archive = open_archive_or_fail(db_url)
     records = archive.iter_records(all_versions=all_versions)
-    with _output(output) as stream:
-        count = (_write_jsonl if fmt == "jsonl" else _write_csv)(records, stream)
+    try:
+        with _output(output) as stream:
+            count = (_write_jsonl if fmt == "jsonl" else _write_csv)(records, stream)
+    except OSError as error:
+        raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from error
     if output:
         click.echo(f"wrote {count} records to {output}", err=True)
 
@@ -153,12 +171,12 @@ def _write_jsonl(records: Iterator[dict], stream: IO[str]) -> int:
 
 
 def _write_csv(records: Iterator[dict], stream: IO[str]) -> int:
-    writer = None
+    from archive.store import EXPORT_FIELDS
+
+    writer = csv.DictWriter(stream, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
     count = 0
     for count, record in enumerate(records, 1):
-        if writer is None:
-            writer = csv.DictWriter(stream, fieldnames=list(record))
-            writer.writeheader()
         writer.writerow({key: json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
                          for key, value in record.items()})
     return count
@@ -171,10 +189,13 @@ def _output(path: str | None) -> Iterator[IO[str]]:
         yield sys.stdout
         return
     target = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=target.parent or Path("."), prefix=f".{target.name}.", suffix=".part")
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             yield stream
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 is not what the user's umask asks for
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -195,7 +216,7 @@ def show(document: str, version_number: int | None, as_json: bool, db_url: str |
     if found is None:
         raise click.ClickException(f"no archived notice {document!r}")
     versions = {version.number: version for version in found.versions}
-    number = version_number or found.version_count
+    number = found.version_count if version_number is None else version_number
     if number not in versions:
         raise click.ClickException(f"{document} has versions 1–{found.version_count}, not {number}")
     record = export_record(found.source.key, found, versions[number])
@@ -266,15 +287,13 @@ def db() -> None:
 def upgrade(db_url: str | None) -> None:
     """Apply the archive's migrations (a new database is set up on first use anyway)."""
     from archive import resolve_db_url
-    from archive.db import DatabaseURLError, create_archive_engine, current_revision, head_revision
+    from archive.db import create_archive_engine, current_revision, head_revision
     from archive.db import upgrade as apply_migrations
 
-    try:
+    with archive_errors():
         engine = create_archive_engine(resolve_db_url(db_url))
-    except DatabaseURLError as error:
-        raise click.UsageError(str(error)) from error
-    before = current_revision(engine)
-    apply_migrations(engine)
+        before = current_revision(engine)
+        apply_migrations(engine)
     click.echo(f"schema at {head_revision(engine)} (was {before or 'empty'})")
 
 

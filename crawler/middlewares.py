@@ -12,7 +12,7 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.downloadermiddlewares.useragent import UserAgentMiddleware
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response, TextResponse
-from twisted.internet.defer import Deferred
+from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.task import deferLater
 
 from crawler.extract.encoding import detect_encoding
@@ -105,13 +105,28 @@ class BackoffRetryMiddleware(RetryMiddleware):
             retry.meta[RETRY_DELAY] = delay * random.uniform(0.8, 1.2)
         return retry
 
-    def process_request(self, request: Request) -> Deferred | None:
+    async def process_request(self, request: Request) -> None:
         delay = request.meta.pop(RETRY_DELAY, None)
-        if not delay:
-            return None
-        from twisted.internet import reactor  # the reactor Scrapy installed, not a default one
+        if delay:
+            from twisted.internet import reactor  # the reactor Scrapy installed, not a default one
 
-        return deferLater(reactor, delay, lambda: None)
+            await maybe_deferred_to_future(deferLater(reactor, delay, lambda: None))
+
+
+class RobotsTxtTimeoutMiddleware:
+    """Ask for robots.txt once, briefly: a dead site should fail on its pages, not on robots.txt retries."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RobotsTxtTimeoutMiddleware:
+        return cls(crawler.settings.getfloat("ZWGK_ROBOTSTXT_TIMEOUT"))
+
+    def process_request(self, request: Request) -> None:
+        if request.meta.get("dont_obey_robotstxt") and urlsplit(request.url).path == "/robots.txt":
+            request.meta.setdefault("download_timeout", self.timeout)
+            request.meta.setdefault("dont_retry", True)
 
 
 class ContactUserAgentMiddleware(UserAgentMiddleware):

@@ -39,11 +39,14 @@ RETRY_TIMES = 2
 RETRY_GIVE_UP_LOG_LEVEL = "INFO"
 ZWGK_RETRY_BACKOFF_BASE = 2.0
 ZWGK_RETRY_BACKOFF_MAX = 60.0
+# robots.txt is asked for once, with this timeout (a site without one answers 404 at once).
+ZWGK_ROBOTSTXT_TIMEOUT = 10.0
 
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": None,
     "crawler.middlewares.ContactUserAgentMiddleware": 500,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.RobotsTxtTimeoutMiddleware": 90,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
     "crawler.middlewares.ResponseEncodingMiddleware": 920,
     "crawler.middlewares.HostMapMiddleware": 950,

@@ -27,21 +27,20 @@ class RegistrySpiderLoader:
     """Scrapy's spider loader interface over the sources registry."""
 
     def __init__(self, settings: BaseSettings) -> None:
-        sources = load_sources(settings.get("ZWGK_SOURCES"))
-        self._spiders = {key: spider_class(key, source.platform) for key, source in sources.items()}
+        self._sources = load_sources(settings.get("ZWGK_SOURCES"))
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> RegistrySpiderLoader:
         return cls(settings)
 
     def load(self, spider_name: str) -> type[NoticeSpider]:
-        try:
-            return self._spiders[spider_name]
-        except KeyError:
-            raise KeyError(f"Spider not found: {spider_name}") from None
+        """The spider of one source (a bad entry elsewhere in the registry does not stop it)."""
+        if spider_name not in self._sources:
+            raise KeyError(f"Spider not found: {spider_name}")
+        return spider_class(spider_name, self._sources[spider_name].platform)
 
     def list(self) -> list[str]:
-        return sorted(self._spiders)
+        return sorted(self._sources)
 
     def find_by_request(self, request) -> list[str]:
-        return [name for name, spider in self._spiders.items() if spider.handles_request(request)]
+        return [key for key in self._sources if self.load(key).handles_request(request)]

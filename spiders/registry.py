@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from cssselect import GenericTranslator, SelectorError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,7 +36,10 @@ class SourceConfig:
     body_selectors: tuple[str, ...] = ()
     title_selectors: tuple[str, ...] = ()
     detail_pattern: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+
+
+REQUIRED = ("name", "host", "platform", "columns")
+OPTIONAL = ("level", "region", "body_selectors", "title_selectors", "detail_pattern")
 
 
 def sources_path(path: str | Path | None = None) -> Path:
@@ -50,21 +56,39 @@ def load_sources(path: str | Path | None = None) -> dict[str, SourceConfig]:
         raise RegistryError(f"cannot read sources file {file}: {error.strerror}") from error
     except tomllib.TOMLDecodeError as error:
         raise RegistryError(f"{file}: {error}") from error
-    sources = {}
-    for key, entry in data.items():
-        if not isinstance(entry, dict):
-            raise RegistryError(f"{file}: [{key}] must be a table")
-        missing = [name for name in ("name", "host", "platform", "columns") if name not in entry]
-        if missing:
-            raise RegistryError(f"{file}: [{key}] lacks {', '.join(missing)}")
-        known = {"name", "host", "platform", "columns", "level", "region", "body_selectors",
-                 "title_selectors", "detail_pattern"}
-        sources[key] = SourceConfig(
-            key=key, name=entry["name"], host=entry["host"], platform=entry["platform"],
-            columns=tuple(entry["columns"]), level=entry.get("level"), region=entry.get("region"),
-            body_selectors=tuple(entry.get("body_selectors", ())),
-            title_selectors=tuple(entry.get("title_selectors", ())),
-            detail_pattern=entry.get("detail_pattern"),
-            extra={name: value for name, value in entry.items() if name not in known},
-        )
-    return sources
+    return {key: _source(file, key, entry) for key, entry in data.items()}
+
+
+def _source(file: Path, key: str, entry: object) -> SourceConfig:
+    """Check one entry: a misspelt key or a bad selector is reported, never silently ignored."""
+    def fail(problem: str) -> RegistryError:
+        return RegistryError(f"{file}: [{key}] {problem}")
+
+    if not isinstance(entry, dict):
+        raise fail("must be a table")
+    if missing := [name for name in REQUIRED if name not in entry]:
+        raise fail(f"lacks {', '.join(missing)}")
+    if unknown := sorted(set(entry) - set(REQUIRED) - set(OPTIONAL)):
+        raise fail(f"has unknown keys {', '.join(unknown)} (known: {', '.join(REQUIRED + OPTIONAL)})")
+    for name in ("columns", "body_selectors", "title_selectors"):
+        value = entry.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            raise fail(f"{name} must be a list of strings")
+    if not entry["columns"]:
+        raise fail("names no columns")
+    for selector in (*entry.get("body_selectors", ()), *entry.get("title_selectors", ())):
+        try:
+            GenericTranslator().css_to_xpath(selector)
+        except SelectorError as error:
+            raise fail(f"has a bad CSS selector {selector!r}: {error}") from error
+    if (pattern := entry.get("detail_pattern")) is not None:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise fail(f"has a bad detail_pattern {pattern!r}: {error}") from error
+    return SourceConfig(
+        key=key, name=entry["name"], host=entry["host"], platform=entry["platform"],
+        columns=tuple(entry["columns"]), level=entry.get("level"), region=entry.get("region"),
+        body_selectors=tuple(entry.get("body_selectors", ())),
+        title_selectors=tuple(entry.get("title_selectors", ())), detail_pattern=pattern,
+    )

@@ -132,3 +132,53 @@ def test_a_broken_registry_file_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text('[x]\nname = "X"\n', encoding="utf-8")
     result = CliRunner().invoke(cli, ["sources", "--sources", str(bad)])
     assert result.exit_code == 2 and "lacks host, platform, columns" in result.output
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["db", "upgrade", "--db", "sqlite:///{tmp}"], 2, "is a directory"),
+    (["export", "--db", "foo://x/y"], 2, "unknown database kind"),
+    (["db", "upgrade", "--db", "postgresql+psycopg://nobody@127.0.0.1:9/none"], 1, "cannot open the archive"),
+    (["export", "--db", "sqlite:///{tmp}/a.sqlite3", "-o", "{tmp}/no/such/dir/x.jsonl"], 1, "cannot write"),
+    (["show", "²", "--db", "sqlite:///{tmp}/a.sqlite3"], 1, "no archived notice"),
+    (["show", "99999999999999999999999", "--db", "sqlite:///{tmp}/a.sqlite3"], 1, "no archived notice"),
+])
+def test_archive_and_file_problems_are_one_line(args: list[str], code: int, message: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, [arg.replace("{tmp}", str(tmp_path)) for arg in args])
+    assert result.exit_code == code, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_show_version_zero_is_refused(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    archive = open_archive(db)
+    archive.ensure_source("shanghai", "上海市交通委员会", "jtw.sh.gov.cn", "shanghai_ivs")
+    save(archive, page())
+    archive.close()
+    result = CliRunner().invoke(cli, ["show", URL, "--version", "0", "--db", db])
+    assert result.exit_code == 1 and "not 0" in result.output
+
+
+def test_csv_export_of_an_empty_archive_has_its_header(tmp_path: Path) -> None:
+    output = invoke("export", "--db", f"sqlite:///{tmp_path / 'a.sqlite3'}", "--format", "csv").output
+    assert output.splitlines()[0].startswith("source,url,title,doc_number")
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ('columns = "https://x.gov.cn/"', "columns must be a list of strings"),
+    ('columns = ["https://x.gov.cn/"]\nbody_selector = ["#zoom"]', "unknown keys body_selector"),
+    ('columns = ["https://x.gov.cn/"]\nbody_selectors = ["div[["]', "bad CSS selector"),
+    ('columns = ["https://x.gov.cn/"]\ndetail_pattern = "(["', "bad detail_pattern"),
+])
+def test_registry_mistakes_are_reported(entry: str, message: str, tmp_path: Path) -> None:
+    registry = tmp_path / "sources.toml"
+    registry.write_text(f'[x]\nname = "X"\nhost = "x.gov.cn"\nplatform = "shanghai_ivs"\n{entry}\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["sources", "--sources", str(registry)])
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_a_source_on_an_unknown_platform_is_refused_before_crawling(tmp_path: Path) -> None:
+    registry = tmp_path / "sources.toml"
+    registry.write_text('[x]\nname = "X"\nhost = "x.gov.cn"\nplatform = "nope"\ncolumns = ["https://x.gov.cn/"]\n',
+                        encoding="utf-8")
+    result = CliRunner().invoke(cli, ["crawl", "x", "--sources", str(registry), "--db", f"sqlite:///{tmp_path}/a.db"])
+    assert result.exit_code == 2 and "known platforms: shanghai_ivs" in result.output
