@@ -130,6 +130,29 @@ class Version(Base):
     body_original: Mapped[str] = mapped_column(Text)
 
     document: Mapped[Document] = relationship(back_populates="versions")
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="version", order_by="Attachment.position", cascade="all, delete-orphan",
+    )
+
+
+class Attachment(Base):
+    """A file attached to a version of a notice: its bytes (in raw_pages) and its text, or why not."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (UniqueConstraint("version_id", "position"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(ForeignKey("raw_pages.sha256"), index=True)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    content_type: Mapped[str | None] = mapped_column(Text)
+    format: Mapped[str | None] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    version: Mapped[Version] = relationship(back_populates="attachments")
 
 
 class CrawlRun(Base):

@@ -10,15 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from .models import CrawlError, CrawlRun, Document, Event, RawPage, Source, Version, utcnow
+from .models import Attachment, CrawlError, CrawlRun, Document, Event, RawPage, Source, Version, utcnow
 from .urls import canonical_url
 
 Outcome = Literal["new", "changed", "unchanged"]
@@ -58,6 +58,28 @@ class RawResponse:
     content_type: str | None = None
     etag: str | None = None
     last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class AttachmentFile:
+    """An attachment as a crawl met it: its bytes when they could be fetched, its text or why not.
+
+    ``sha256`` without ``body`` means the bytes were not fetched this time and the
+    archived file of that digest (from an earlier version) stands.
+    """
+
+    url: str
+    name: str
+    body: bytes | None = None
+    sha256: str | None = None
+    content_type: str | None = None
+    format: str | None = None
+    text: str | None = None
+    error: str | None = None
+
+    @property
+    def digest(self) -> str | None:
+        return hashlib.sha256(self.body).hexdigest() if self.body is not None else self.sha256
 
 
 class Archive:
@@ -165,7 +187,7 @@ class Archive:
     def save_notice(self, source_key: str, url: str, fields: Mapping[str, object], content_hash: str,
                     raw: RawResponse | None = None, run_id: int | None = None,
                     seen_at: dt.datetime | None = None, listed_title: str | None = None,
-                    listed_date: str | None = None) -> SaveResult:
+                    listed_date: str | None = None, attachments: Sequence[AttachmentFile] = ()) -> SaveResult:
         """Archive what was seen at ``url``: a new version only when ``content_hash`` is new."""
         seen_at = seen_at or utcnow()
         try:
@@ -197,6 +219,8 @@ class Archive:
                 document.version_count = version.number
                 document.last_changed = seen_at
                 session.flush()
+                for position, attachment in enumerate(attachments):
+                    self._add_attachment(session, version.id, position, attachment)
                 outcome: Outcome = "new" if latest is None else "changed"
                 self._add_event(session, document.id, version.id, run_id, outcome, seen_at)
                 return SaveResult(outcome, document.id, version.number)
@@ -234,6 +258,35 @@ class Archive:
                                 compressed=zlib.compress(raw.body, 6)))
         return sha256
 
+    def _add_attachment(self, session: Session, version_id: int, position: int, attachment: AttachmentFile) -> None:
+        size = None
+        if attachment.body is not None:
+            self._store_raw(session, RawResponse(attachment.body, attachment.content_type))
+            size = len(attachment.body)
+        elif attachment.sha256 is not None:
+            size = session.scalar(select(RawPage.size).where(RawPage.sha256 == attachment.sha256))
+        session.add(Attachment(
+            version_id=version_id, position=position, url=attachment.url, name=attachment.name,
+            sha256=attachment.digest, size=size, content_type=attachment.content_type, format=attachment.format,
+            text=attachment.text, error=attachment.error,
+        ))
+
+    def latest_attachments(self, url: str) -> dict[str, AttachmentFile]:
+        """The attachments of a document's latest version by URL (without bytes), for when a fetch fails."""
+        with self.session() as session:
+            query = (select(Attachment).join(Version).join(Document)
+                     .where(Document.canonical_url == canonical_url(url), Version.number == Document.version_count))
+            return {row.url: AttachmentFile(row.url, row.name, sha256=row.sha256, content_type=row.content_type,
+                                            format=row.format, text=row.text, error=row.error)
+                    for row in session.scalars(query) if row.sha256}
+
+    def attachment_text(self, sha256: str) -> tuple[str | None, str | None, str | None] | None:
+        """(format, text, error) already read from the file with this digest, so it is not read twice."""
+        with self.session() as session:
+            row = session.scalars(select(Attachment).where(Attachment.sha256 == sha256)
+                                  .order_by(Attachment.id.desc()).limit(1)).first()
+            return (row.format, row.text, row.error) if row else None
+
     @staticmethod
     def _add_event(session: Session, document_id: int, version_id: int | None, run_id: int | None,
                    kind: str, at: dt.datetime) -> None:
@@ -248,8 +301,8 @@ class Archive:
                 document = session.get(Document, int(key)) if int(key) < 2**63 else None
             else:
                 document = session.scalar(select(Document).where(Document.canonical_url == canonical_url(key)))
-            if document is not None:
-                _ = document.source.key, [version.number for version in document.versions]
+            if document is not None:  # load what callers read after the session closes
+                _ = document.source.key, [list(version.attachments) for version in document.versions]
             return document
 
     def raw_page(self, sha256: str) -> bytes | None:
@@ -271,7 +324,8 @@ class Archive:
                      .join(Source, Document.source_id == Source.id))
             if not all_versions:
                 query = query.where(Version.number == Document.version_count)
-            query = query.order_by(Document.id, Version.number).execution_options(yield_per=batch)
+            query = (query.options(selectinload(Version.attachments)).order_by(Document.id, Version.number)
+                     .execution_options(yield_per=batch))
             for version, document, source_key in session.execute(query):
                 yield export_record(source_key, document, version)
 
@@ -295,7 +349,10 @@ def export_record(source_key: str, document: Document, version: Version) -> dict
         "doc_type": version.doc_type,
         "body": version.body,
         "body_original": version.body_original,
-        "attachments": [],
+        "attachments": [
+            {"url": a.url, "name": a.name, "sha256": a.sha256, "size": a.size, "text": a.text, "error": a.error}
+            for a in version.attachments
+        ],
         "version": version.number,
         "versions": document.version_count,
         "first_seen": china_time(document.first_seen),

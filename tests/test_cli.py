@@ -118,7 +118,9 @@ def test_show_by_url_and_by_id(tmp_path: Path) -> None:
 def test_db_upgrade_creates_and_then_keeps_the_schema(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'new.sqlite3'}"
     assert "was empty" in invoke("db", "upgrade", "--db", db).output
-    assert "(was 0001)" in invoke("db", "upgrade", "--db", db).output
+    from archive.db import SCHEMA_REVISION
+
+    assert f"(was {SCHEMA_REVISION})" in invoke("db", "upgrade", "--db", db).output
 
 
 def test_sources_lists_the_registry() -> None:

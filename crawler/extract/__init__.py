@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
+from .attachments import ATTACHMENT_BLOCKS, AttachmentLink, find_attachments
 from .body import (
     container_text, drop_furniture, fallback_text, find_body_container, signature_date,
     take_metadata_tables,
@@ -74,6 +75,7 @@ class Notice:
     site_id_code: str | None = None
     body: str = ""
     body_original: str = ""
+    attachments: list[AttachmentLink] = field(default_factory=list)
     extractor_version: str = field(default=EXTRACTOR_VERSION)
 
     def content_fields(self) -> dict[str, object]:
@@ -102,6 +104,9 @@ def extract_notice(
     visible_title = inline_text(title_element) if title_element is not None else None
 
     container = find_body_container(tree, page_text, options.body_selectors)
+    blocks = [block for selector in ATTACHMENT_BLOCKS for block in tree.cssselect(selector)]
+    scope = [container, *blocks] if container is not None else [tree]
+    attachments = find_attachments(scope, url)
     labelled: list[Labelled] = []
     if container is not None:
         for table_text in take_metadata_tables(container):
@@ -121,7 +126,8 @@ def extract_notice(
         labelled += page_labels
     body_labels = read_labelled_fields(body_original, " | ")
 
-    notice = Notice(url=url, body_original=body_original, body=normalise_text(body_original))
+    notice = Notice(url=url, body_original=body_original, body=normalise_text(body_original),
+                    attachments=attachments)
     notice.title = tidy_title(
         _value(labelled, "title") or _clean_meta_title(meta.get("articletitle")) or visible_title
         or options.listed_title or _page_title(tree)
@@ -222,4 +228,4 @@ def _published_at(labelled: list[Labelled], meta: dict[str, str], options: Extra
     return None
 
 
-__all__ = ["EXTRACTOR_VERSION", "ExtractOptions", "Notice", "extract_notice", "WEAK_FIELDS"]
+__all__ = ["EXTRACTOR_VERSION", "AttachmentLink", "ExtractOptions", "Notice", "extract_notice", "WEAK_FIELDS"]
