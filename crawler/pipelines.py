@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
 
-from scrapy import Spider, signals
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.threads import deferToThread
 
 from archive import Archive, ArchiveError
-from archive.store import RawResponse
+from archive.store import AttachmentFile, RawResponse
 from crawler.archiving import archive_for, source_for
-from crawler.extract import ExtractOptions, extract_notice
+from crawler.extract import AttachmentLink, ExtractOptions, extract_notice
+from crawler.extract.normalise import normalise_text
+from crawler.extract.sandbox import extract_file_text_safely
 from crawler.items import FetchErrorItem, NotModifiedItem, PageItem
 from spiders.registry import SourceConfig
 
@@ -24,6 +31,10 @@ class ArchivePipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
+        settings = crawler.settings
+        self.attachment_maxsize = settings.getint("ZWGK_ATTACHMENT_MAXSIZE")
+        self.attachment_timeout = settings.getfloat("ZWGK_ATTACHMENT_TIMEOUT")
+        self.attachment_memory = settings.getint("ZWGK_ATTACHMENT_MEMORY")
         self.archive: Archive | None = None
         self.source: SourceConfig | None = None
         self.run_id: int | None = None
@@ -47,10 +58,10 @@ class ArchivePipeline:
         for name in COUNTS:
             self.stats.set_value(f"zwgk/{name}", 0)
 
-    def process_item(self, item, spider: Spider | None = None):
+    async def process_item(self, item, spider: Spider | None = None):
         if isinstance(item, PageItem):
             self._count("pages")
-            self._archive_page(item)
+            await self._archive_page(item)
         elif isinstance(item, NotModifiedItem):
             self._count("pages")
             self.archive.mark_not_modified(item.url, item.etag, item.last_modified)
@@ -60,7 +71,7 @@ class ArchivePipeline:
             self._error(item.url, item.kind, item.message, item.role)
         return item
 
-    def _archive_page(self, item: PageItem) -> None:
+    async def _archive_page(self, item: PageItem) -> None:
         options = ExtractOptions(
             body_selectors=self.source.body_selectors, title_selectors=self.source.title_selectors,
             listed_title=item.listed_title, listed_date=item.listed_date,
@@ -71,21 +82,57 @@ class ArchivePipeline:
             logger.exception("extraction failed for %s", item.url)
             self._error(item.url, "extraction", f"{error.__class__.__name__}: {error}")
             return
-        if not notice.body.strip():
+        if not notice.body.strip() and not notice.attachments:
             # A challenge, error or blocked page is not a version of the notice; a later run tries again.
             self._error(item.url, "no-notice", "the page holds no notice text (a challenge or error page?)")
             return
+        previous = self.archive.latest_attachments(item.url) if notice.attachments else {}
+        files = [await self._fetch_attachment(link, previous.get(link.url)) for link in notice.attachments]
         raw = RawResponse(item.body, item.content_type, item.etag, item.last_modified)
         try:
             result = self.archive.save_notice(
-                item.source, item.url, notice.as_dict(), notice.content_hash, raw=raw, run_id=self.run_id,
-                listed_title=item.listed_title, listed_date=item.listed_date,
+                item.source, item.url, notice.as_dict(), notice.version_hash([f.digest for f in files]),
+                raw=raw, run_id=self.run_id, listed_title=item.listed_title, listed_date=item.listed_date,
+                attachments=files,
             )
         except ArchiveError as error:
             logger.error("%s", error)
             self._error(item.url, "archive", str(error))
             return
         self._count(result.outcome)
+
+    async def _fetch_attachment(self, link: AttachmentLink, previous: AttachmentFile | None) -> AttachmentFile:
+        """Download an attachment through Scrapy (politeness, retries, HOST_MAP) and read its text.
+
+        When it cannot be fetched, the file archived for it before (if any) stands, so a
+        flaky download never makes a version; the failure is recorded with the run.
+        """
+        request = Request(link.url, dont_filter=True,
+                          meta={"download_maxsize": self.attachment_maxsize, "zwgk_role": "attachment"})
+        try:
+            response = await self.crawler.engine.download_async(request)
+        except Exception as error:  # refused, timed out, over the size limit, forbidden by robots.txt
+            reason = _download_failure(error, self.attachment_maxsize)
+        else:
+            if response.status < 400:
+                return await self._read_attachment(link, response.body,
+                                                   (response.headers.get(b"Content-Type") or b"").decode("latin-1"))
+            reason = f"the site answered {response.status}"
+        self._error(link.url, "attachment", reason, role="attachment")
+        return previous or AttachmentFile(link.url, link.name, error=f"not downloaded: {reason}")
+
+    async def _read_attachment(self, link: AttachmentLink, body: bytes, content_type: str) -> AttachmentFile:
+        known = self.archive.attachment_text(hashlib.sha256(body).hexdigest())
+        if known is not None:
+            file_format, text, error = known
+        else:
+            name = PurePosixPath(urlsplit(link.url).path).name
+            result = await maybe_deferred_to_future(deferToThread(
+                extract_file_text_safely, body, name, self.attachment_timeout, self.attachment_memory))
+            file_format, text, error = result.format, result.text and normalise_text(result.text), result.error
+            self._count("attachments")
+        return AttachmentFile(link.url, link.name, body, content_type=content_type or None, format=file_format,
+                              text=text, error=error)
 
     def spider_error(self, failure, response, spider: Spider) -> None:
         """A page the spider could not read (a bug or a layout it does not know) is an error of the run."""
@@ -119,3 +166,10 @@ class ArchivePipeline:
         self.stats.set_value("zwgk/status", status)
         self.stats.set_value("zwgk/message", message)
         self.stats.set_value("zwgk/pages", counts["pages"])
+
+
+def _download_failure(error: Exception, maxsize: int) -> str:
+    text = str(error)
+    if "maxsize" in text.lower() or "larger than" in text.lower() or error.__class__.__name__ == "DownloadCancelledError":
+        return f"larger than the {maxsize >> 20} MB limit (ZWGK_ATTACHMENT_MAXSIZE)"
+    return f"{error.__class__.__name__}: {text}" if text else error.__class__.__name__

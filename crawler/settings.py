@@ -39,6 +39,10 @@ RETRY_TIMES = 2
 RETRY_GIVE_UP_LOG_LEVEL = "INFO"
 ZWGK_RETRY_BACKOFF_BASE = 2.0
 ZWGK_RETRY_BACKOFF_MAX = 60.0
+# Attachments: the largest file fetched, and the time and memory reading one may take.
+ZWGK_ATTACHMENT_MAXSIZE = 50 * 1024 * 1024
+ZWGK_ATTACHMENT_TIMEOUT = 60.0
+ZWGK_ATTACHMENT_MEMORY = 1024 * 1024 * 1024
 # robots.txt is asked for once, with this timeout (a site without one answers 404 at once).
 ZWGK_ROBOTSTXT_TIMEOUT = 10.0
 

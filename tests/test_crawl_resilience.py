@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from scrapy import Spider
@@ -99,7 +100,7 @@ def test_an_archive_failure_is_recorded_not_lost(sqlite_url: str, monkeypatch) -
 
     monkeypatch.setattr(pipeline.archive, "save_notice", refuse)
     page = "<html><body><div id='ivs_content'><p>正文内容足够长的通知。</p></div></body></html>".encode()
-    pipeline.process_item(PageItem("shanghai", "https://jtw.sh.gov.cn/zxzfxx/20240101/a.html", page))
+    asyncio.run(pipeline.process_item(PageItem("shanghai", "https://jtw.sh.gov.cn/zxzfxx/20240101/a.html", page)))
     assert crawler.stats.get_value("zwgk/errors") == 1
     archive = open_archive(sqlite_url)
     with archive.session() as session:

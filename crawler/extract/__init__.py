@@ -10,6 +10,7 @@ value, the visible one wins.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from .attachments import ATTACHMENT_BLOCKS, AttachmentLink, find_attachments
@@ -86,7 +87,12 @@ class Notice:
 
     @property
     def content_hash(self) -> str:
-        return content_hash(self.content_fields())
+        """The hash of the page alone (a page without attachments, or before they are fetched)."""
+        return self.version_hash(())
+
+    def version_hash(self, attachment_digests: Sequence[str | None]) -> str:
+        """The hash that decides a new version: the page's fields and its attachments' sha256s, in order."""
+        return content_hash({**self.content_fields(), "attachments": list(attachment_digests)})
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
