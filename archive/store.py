@@ -256,6 +256,7 @@ class Archive:
         if session.get(RawPage, sha256) is None:
             session.add(RawPage(sha256=sha256, size=len(raw.body), content_type=raw.content_type,
                                 compressed=zlib.compress(raw.body, 6)))
+            session.flush()  # before the rows that refer to it: no relationship orders these inserts
         return sha256
 
     def _add_attachment(self, session: Session, version_id: int, position: int, attachment: AttachmentFile) -> None:
@@ -279,6 +280,20 @@ class Archive:
             return {row.url: AttachmentFile(row.url, row.name, sha256=row.sha256, content_type=row.content_type,
                                             format=row.format, text=row.text, error=row.error)
                     for row in session.scalars(query) if row.sha256}
+
+    def latest_page(self, url: str) -> tuple[RawResponse, str | None, str | None] | None:
+        """The archived page bytes of a document's latest version, with its list context."""
+        with self.session() as session:
+            row = session.execute(
+                select(RawPage, Document.listed_title, Document.listed_date, Document.etag, Document.last_modified)
+                .join(Version, Version.raw_sha256 == RawPage.sha256).join(Document, Version.document_id == Document.id)
+                .where(Document.canonical_url == canonical_url(url), Version.number == Document.version_count)
+            ).first()
+            if row is None:
+                return None
+            page, listed_title, listed_date, etag, last_modified = row
+            raw = RawResponse(zlib.decompress(page.compressed), page.content_type, etag, last_modified)
+            return raw, listed_title, listed_date
 
     def attachment_text(self, sha256: str) -> tuple[str | None, str | None, str | None] | None:
         """(format, text, error) already read from the file with this digest, so it is not read twice."""

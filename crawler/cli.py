@@ -229,6 +229,10 @@ def show(document: str, version_number: int | None, as_json: bool, db_url: str |
     click.echo(f"{'version':>13}: {number} of {found.version_count}")
     click.echo("")
     click.echo(record["body"])
+    # Many notices are a short page around an attached file: its text is the notice text.
+    for number, attachment in enumerate(record["attachments"], 1):
+        click.echo(f"\n── 附件 {number}: {attachment['name']} <{attachment['url']}>")
+        click.echo(attachment["text"] if attachment["text"] else f"({attachment['error'] or 'no text'})")
     click.echo("")
     click.echo("versions:")
     for version in found.versions:

@@ -64,9 +64,12 @@ class ArchivePipeline:
             await self._archive_page(item)
         elif isinstance(item, NotModifiedItem):
             self._count("pages")
-            self.archive.mark_not_modified(item.url, item.etag, item.last_modified)
             self._count("not_modified")
-            self._count("unchanged")
+            if self.archive.latest_attachments(item.url):
+                await self._recheck_attachments(item)
+            else:
+                self.archive.mark_not_modified(item.url, item.etag, item.last_modified)
+                self._count("unchanged")
         elif isinstance(item, FetchErrorItem):
             self._error(item.url, item.kind, item.message, item.role)
         return item
@@ -100,6 +103,20 @@ class ArchivePipeline:
             self._error(item.url, "archive", str(error))
             return
         self._count(result.outcome)
+
+    async def _recheck_attachments(self, item: NotModifiedItem) -> None:
+        """The page is unchanged (304) but a file behind it may have been replaced: read the archived
+        page again with freshly fetched attachments, which makes a version only if a file changed."""
+        latest = self.archive.latest_page(item.url)
+        if latest is None:
+            self.archive.mark_not_modified(item.url, item.etag, item.last_modified)
+            self._count("unchanged")
+            return
+        raw, listed_title, listed_date = latest
+        await self._archive_page(PageItem(
+            item.source, item.url, raw.body, content_type=raw.content_type, etag=item.etag or raw.etag,
+            last_modified=item.last_modified or raw.last_modified, listed_title=listed_title, listed_date=listed_date,
+        ))
 
     async def _fetch_attachment(self, link: AttachmentLink, previous: AttachmentFile | None) -> AttachmentFile:
         """Download an attachment through Scrapy (politeness, retries, HOST_MAP) and read its text.

@@ -1,0 +1,73 @@
+"""End to end: a notice whose text lives in a /cmsres/ PDF, on the Shanghai fixture, on both backends."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from tests.conftest import FixtureSite, crawl, run_zwgk, summary_row
+from tests.test_extract_files import make_pdf
+
+HOST = "jtw.sh.gov.cn"
+PDF_URL = "https://jtw.sh.gov.cn/cmsres/8d/8d519f60c2744bc3b89917f33b57cbc6/9587fff6168f4efffa79b390c2d0a5c0.pdf"
+PDF_NAME = "上海市交通委员会2018年政务公开工作总结.pdf"
+SUMMARY = ["上海市交通委员会2018年政务公开工作总结", "一、主动公开政府信息情况", "公开方式：主动公开"]
+
+
+def attach_pdf(site: FixtureSite, lines: list[str]) -> str:
+    """Give the newest fixture notice a /cmsres/ PDF attachment, as ghzyj-style pages have."""
+    notice = site.manifest(HOST)[0]["url"]
+    pdf = site.path(PDF_URL)
+    pdf.parent.mkdir(parents=True, exist_ok=True)
+    pdf.write_bytes(make_pdf(lines))
+    stat = pdf.stat()
+    os.utime(pdf, (stat.st_atime, stat.st_mtime + 10))
+    if PDF_NAME not in site.path(notice).read_text(encoding="utf-8"):
+        site.replace_text(notice, '<div id="ivs_content" class="Article_content">',
+                          f'<div id="ivs_content" class="Article_content"><p>详见附件：'
+                          f'<a href="{PDF_URL.split(HOST)[1]}">{PDF_NAME}</a></p>')
+    return notice
+
+
+def versions_of(db_url: str, url: str) -> list[dict]:
+    result = run_zwgk("export", "--all-versions", "--db", db_url)
+    return [r for r in map(json.loads, result.stdout.splitlines()) if r["url"] == url]
+
+
+def test_a_pdf_attachment_is_archived_with_its_text(site: FixtureSite, db_url: str) -> None:
+    notice = attach_pdf(site, SUMMARY)
+    result = crawl(site, db_url, "shanghai")
+    assert summary_row(result, "shanghai")["errors"] == "0", result.stderr
+    [record] = versions_of(db_url, notice)
+    [attachment] = record["attachments"]
+    assert attachment["url"] == PDF_URL and attachment["name"] == PDF_NAME
+    assert attachment["size"] == site.path(PDF_URL).stat().st_size and len(attachment["sha256"]) == 64
+    assert all(line in attachment["text"] for line in SUMMARY)
+    shown = run_zwgk("show", notice, "--db", db_url).stdout
+    assert "一、主动公开政府信息情况" in shown
+
+
+def test_a_replaced_pdf_makes_exactly_one_version_and_a_recrawl_none(site: FixtureSite, db_url: str) -> None:
+    notice = attach_pdf(site, SUMMARY)
+    crawl(site, db_url, "shanghai")
+    unchanged = crawl(site, db_url, "shanghai", "--revisit")
+    assert summary_row(unchanged, "shanghai")["changed"] == "0"
+    attach_pdf(site, [*SUMMARY, "二、依申请公开情况"])
+    replaced = crawl(site, db_url, "shanghai", "--revisit")
+    assert summary_row(replaced, "shanghai")["changed"] == "1", replaced.stderr
+    versions = versions_of(db_url, notice)
+    assert [v["version"] for v in versions] == [1, 2]
+    assert "二、依申请公开情况" in versions[1]["attachments"][0]["text"]
+    assert versions[0]["attachments"][0]["sha256"] != versions[1]["attachments"][0]["sha256"]
+    again = crawl(site, db_url, "shanghai", "--revisit")
+    assert summary_row(again, "shanghai")["changed"] == "0"
+
+
+def test_hostile_attachments_are_recorded_and_the_crawl_finishes(site: FixtureSite, sqlite_url: str) -> None:
+    notice = attach_pdf(site, SUMMARY)
+    site.path(PDF_URL).write_bytes(b"<!DOCTYPE html><html><body>404 Not Found</body></html>")
+    result = crawl(site, sqlite_url, "shanghai", "-s", "ZWGK_ATTACHMENT_MAXSIZE=100000")
+    row = summary_row(result, "shanghai")
+    assert (row["status"], row["new"]) == ("completed", str(len(site.manifest(HOST))))
+    [attachment] = versions_of(sqlite_url, notice)[0]["attachments"]
+    assert attachment["text"] is None and "HTML page was served" in attachment["error"]
