@@ -61,6 +61,19 @@ class RawResponse:
 
 
 @dataclass(frozen=True)
+class StoredNotice:
+    """A latest version with the bytes it was read from, for reading it again."""
+
+    version_id: int
+    source_key: str
+    url: str
+    page: RawResponse
+    listed_title: str | None
+    listed_date: str | None
+    files: dict[str, tuple[str, bytes]]  # attachment URL -> (sha256, bytes)
+
+
+@dataclass(frozen=True)
 class AttachmentFile:
     """An attachment as a crawl met it: its bytes when they could be fetched, its text or why not.
 
@@ -280,6 +293,50 @@ class Archive:
             return {row.url: AttachmentFile(row.url, row.name, sha256=row.sha256, content_type=row.content_type,
                                             format=row.format, text=row.text, error=row.error)
                     for row in session.scalars(query) if row.sha256}
+
+    def stored_notices(self, source_keys: Sequence[str] = ()) -> Iterator[StoredNotice]:
+        """Every document's latest version with its page and attachment bytes (all sources when none named)."""
+        with self.session() as session:
+            query = (select(Version.id, Source.key, Document.url, Document.listed_title, Document.listed_date,
+                            Version.raw_sha256)
+                     .join(Document, Version.document_id == Document.id).join(Source)
+                     .where(Version.number == Document.version_count, Version.raw_sha256.is_not(None))
+                     .order_by(Document.id))
+            if source_keys:
+                query = query.where(Source.key.in_(source_keys))
+            rows = session.execute(query).all()
+        for version_id, source_key, url, listed_title, listed_date, raw_sha256 in rows:
+            with self.session() as session:
+                page = session.get(RawPage, raw_sha256)
+                files = {a.url: (a.sha256, zlib.decompress(session.get(RawPage, a.sha256).compressed))
+                         for a in session.scalars(select(Attachment).where(Attachment.version_id == version_id))
+                         if a.sha256}
+                yield StoredNotice(version_id, source_key, url,
+                                   RawResponse(zlib.decompress(page.compressed), page.content_type),
+                                   listed_title, listed_date, files)
+
+    def update_version(self, version_id: int, fields: Mapping[str, object], content_hash: str,
+                       attachments: Sequence[AttachmentFile]) -> bool:
+        """Replace a version's derived fields in place after an extractor upgrade (no new version, no event).
+
+        Returns whether anything differed.
+        """
+        with self._sessions.begin() as session:
+            version = session.get(Version, version_id)
+            old = ({name: getattr(version, name) for name in VERSION_FIELDS}, version.content_hash,
+                   [(a.url, a.name, a.sha256, a.format, a.text, a.error) for a in version.attachments])
+            for name in VERSION_FIELDS:
+                setattr(version, name, str(fields.get(name) or "") if name == "extractor_version" else fields.get(name))
+            version.content_hash = content_hash
+            version.attachments.clear()
+            session.flush()
+            for position, attachment in enumerate(attachments):
+                self._add_attachment(session, version_id, position, attachment)
+            session.flush()
+            session.refresh(version)
+            new = ({name: getattr(version, name) for name in VERSION_FIELDS}, version.content_hash,
+                   [(a.url, a.name, a.sha256, a.format, a.text, a.error) for a in version.attachments])
+            return old != new
 
     def latest_page(self, url: str) -> tuple[RawResponse, str | None, str | None] | None:
         """The archived page bytes of a document's latest version, with its list context."""

@@ -281,6 +281,53 @@ def sources(sources_file: str | None, as_json: bool) -> None:
             click.echo(f"{'':<12} {column}")
 
 
+@cli.command()
+@click.argument("sources", nargs=-1, metavar="[SOURCE]...")
+@click.option("--sources", "sources_file", metavar="FILE", help=SOURCES_HELP)
+@db_option
+def reextract(sources: tuple[str, ...], sources_file: str | None, db_url: str | None) -> None:
+    """Read archived notices again from their stored bytes (all sources, or SOURCEs).
+
+    For after an upgrade of zwgk's extraction or a newly installed converter:
+    fields and attachment texts of each notice's latest version are updated in
+    place and the extractor version recorded. Nothing is fetched, and an extractor
+    change alone is not reported as a change of the notice.
+    """
+    from crawler.extract import EXTRACTOR_VERSION
+    from crawler.reextract import reextract as reextract_archive
+
+    registry = load_registry(sources_file)
+    if unknown := [key for key in sources if key not in registry]:
+        raise click.UsageError(f"unknown source {', '.join(unknown)} (sources: {', '.join(registry)})")
+    archive = open_archive_or_fail(db_url)
+
+    def progress(done: int) -> None:
+        if done % 100 == 0:
+            click.echo(f"… {done} notices", err=True)
+
+    summary = reextract_archive(archive, registry, sources, progress)
+    click.echo(f"re-extracted {summary.notices} notices with extractor {EXTRACTOR_VERSION}: "
+               f"{summary.updated} updated, {summary.notices - summary.updated} unchanged")
+
+
+@cli.command()
+def doctor() -> None:
+    """Show which attachment formats this machine can read, and with what.
+
+    A format whose reader is missing is archived with the error "not extracted"
+    and its reason; install the reader (for old Word and WPS files: antiword or
+    catdoc, e.g. `apt-get install antiword`) and run `zwgk reextract`.
+    """
+    from crawler.extract.files import converters
+
+    missing = 0
+    for file_format, reader in converters().items():
+        click.echo(f"{file_format:>8}: {reader or 'MISSING'}")
+        missing += reader is None
+    if missing:
+        click.echo(f"{missing} format(s) cannot be read here; their attachments are kept with the reason.", err=True)
+
+
 @cli.group()
 def db() -> None:
     """Manage the archive's database schema."""

@@ -18,7 +18,7 @@ from tests.conftest import ROOT
 from tests.test_archive_store import URL, page, save
 
 SEED_PAGE = ROOT / "tests/fixtures/sites/jtw.sh.gov.cn/zxzfxx/20240516/6ac131a8cd94a5cfaeb27303423e1675.html"
-COMMANDS = ["crawl", "export", "show", "extract", "sources", "db", "db upgrade"]
+COMMANDS = ["crawl", "export", "show", "extract", "sources", "reextract", "doctor", "db", "db upgrade"]
 
 
 def invoke(*args: str, input: str | bytes | None = None):
@@ -184,3 +184,9 @@ def test_a_source_on_an_unknown_platform_is_refused_before_crawling(tmp_path: Pa
                         encoding="utf-8")
     result = CliRunner().invoke(cli, ["crawl", "x", "--sources", str(registry), "--db", f"sqlite:///{tmp_path}/a.db"])
     assert result.exit_code == 2 and "known platforms: shanghai_ivs" in result.output
+
+
+def test_doctor_names_a_reader_for_every_format() -> None:
+    output = invoke("doctor").output
+    assert "pdf: pypdfium2" in output and "docx: python-docx" in output and "ofd: built in" in output
+    assert "doc/wps:" in output  # antiword/catdoc, or MISSING where neither is installed

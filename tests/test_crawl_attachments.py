@@ -71,3 +71,43 @@ def test_hostile_attachments_are_recorded_and_the_crawl_finishes(site: FixtureSi
     assert (row["status"], row["new"]) == ("completed", str(len(site.manifest(HOST))))
     [attachment] = versions_of(sqlite_url, notice)[0]["attachments"]
     assert attachment["text"] is None and "HTML page was served" in attachment["error"]
+
+
+def test_reextract_restores_derived_fields_from_stored_bytes_without_a_version(site: FixtureSite,
+                                                                               sqlite_url: str) -> None:
+    from sqlalchemy import update
+
+    from archive import open_archive
+    from archive.models import Attachment, Event, Version
+
+    notice = attach_pdf(site, SUMMARY)
+    crawl(site, sqlite_url, "shanghai")
+    archive = open_archive(sqlite_url)
+    with archive.session() as session, session.begin():  # what an older extractor might have left
+        session.execute(update(Version).values(title="旧的标题", extractor_version="0"))
+        session.execute(update(Attachment).values(text=None, error="not extracted: old reader"))
+    site.server.clear_log()
+
+    result = run_zwgk("reextract", "shanghai", "--db", sqlite_url)
+    assert result.returncode == 0, result.stderr
+    total = len(site.manifest(HOST))
+    assert f"re-extracted {total} notices" in result.stdout and f"{total} updated" in result.stdout
+    assert site.server.requests == []  # nothing fetched
+    [record] = versions_of(sqlite_url, notice)
+    assert record["version"] == 1 and record["title"] == site.manifest(HOST)[0]["title"]
+    assert "一、主动公开政府信息情况" in record["attachments"][0]["text"]
+    with archive.session() as session:
+        assert {event.kind for event in session.query(Event)} == {"new"}
+        assert {version.extractor_version for version in session.query(Version)} == {"1"}
+    again = run_zwgk("reextract", "--db", sqlite_url)
+    assert f"0 updated, {total} unchanged" in again.stdout
+    revisit = crawl(site, sqlite_url, "shanghai", "--revisit")
+    assert summary_row(revisit, "shanghai")["changed"] == "0"
+
+
+def test_an_attachment_over_the_size_limit_is_recorded(site: FixtureSite, sqlite_url: str) -> None:
+    notice = attach_pdf(site, SUMMARY)
+    result = crawl(site, sqlite_url, "shanghai", "-s", "ZWGK_ATTACHMENT_MAXSIZE=1000")
+    assert summary_row(result, "shanghai")["status"] == "completed"
+    [attachment] = versions_of(sqlite_url, notice)[0]["attachments"]
+    assert attachment["sha256"] is None and "larger than" in attachment["error"]

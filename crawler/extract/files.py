@@ -48,6 +48,24 @@ class ExtractionError(Exception):
     """A file that cannot be read; the message is the reason recorded with it."""
 
 
+def converters() -> dict[str, str | None]:
+    """What reads each format on this machine: a library version, a program path, or None (missing)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def package(name: str) -> str | None:
+        try:
+            return f"{name} {version(name)}"
+        except PackageNotFoundError:
+            return None
+
+    word = shutil.which("antiword") or shutil.which("catdoc")
+    return {
+        "pdf": package("pypdfium2"), "docx": package("python-docx"), "xlsx": package("openpyxl"),
+        "xls/et": package("xlrd"), "doc/wps": word, "ofd": "built in (zip + XML)", "zip": "built in",
+        "txt": "built in", "rar/7z": None,
+    }
+
+
 def sniff_format(data: bytes, name: str = "") -> str:
     """The file's real format: pdf, docx, xlsx, ofd, zip, ole2 (doc/xls/wps/et), html, text or unknown."""
     suffix = PurePosixPath(name.lower()).suffix.lstrip(".")
