@@ -64,13 +64,33 @@ def test_a_replaced_pdf_makes_exactly_one_version_and_a_recrawl_none(site: Fixtu
 
 
 def test_hostile_attachments_are_recorded_and_the_crawl_finishes(site: FixtureSite, sqlite_url: str) -> None:
-    notice = attach_pdf(site, SUMMARY)
-    site.path(PDF_URL).write_bytes(b"<!DOCTYPE html><html><body>404 Not Found</body></html>")
-    result = crawl(site, sqlite_url, "shanghai", "-s", "ZWGK_ATTACHMENT_MAXSIZE=100000")
+    """One crawl meets every kind of hostile file, each behind its own notice."""
+    from crawler.extract.files import MAX_PDF_PAGES
+    from tests.test_extract_files import zipped
+
+    good = make_pdf(SUMMARY)
+    hostile = {
+        "bomb.zip": (zipped({"a.txt": b"0" * (300 * 1024 * 1024)}), "zip bomb"),
+        "huge.pdf": (make_pdf(["页"], pages=MAX_PDF_PAGES + 1), f"{MAX_PDF_PAGES + 1} pages"),
+        "locked.pdf": (make_pdf(SUMMARY, encrypt="secret"), "encrypted"),
+        "cut.pdf": (good[: len(good) // 3], "broken PDF"),
+        "error.pdf": (b"<!DOCTYPE html><html><body>404 Not Found</body></html>", "HTML page was served"),
+        "big.txt": (b"x" * 3_000_000, "larger than"),
+    }
+    manifest = site.manifest(HOST)
+    for notice, (name, (data, _)) in zip(manifest, hostile.items()):
+        path = f"/cmsres/00/hostile/{name}"
+        (site.root / HOST / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (site.root / HOST / path.lstrip("/")).write_bytes(data)
+        site.replace_text(notice["url"], '<div id="ivs_content" class="Article_content">',
+                          f'<div id="ivs_content" class="Article_content"><p>附件：<a href="{path}">{name}</a></p>')
+    result = crawl(site, sqlite_url, "shanghai", "-s", "ZWGK_ATTACHMENT_MAXSIZE=2000000")
     row = summary_row(result, "shanghai")
-    assert (row["status"], row["new"]) == ("completed", str(len(site.manifest(HOST))))
-    [attachment] = versions_of(sqlite_url, notice)[0]["attachments"]
-    assert attachment["text"] is None and "HTML page was served" in attachment["error"]
+    assert (row["status"], row["new"]) == ("completed", str(len(manifest))), result.stderr
+    records = {r["url"]: r for r in map(json.loads, run_zwgk("export", "--db", sqlite_url).stdout.splitlines())}
+    for notice, (name, (_, reason)) in zip(manifest, hostile.items()):
+        [attachment] = records[notice["url"]]["attachments"]
+        assert attachment["text"] is None and reason in attachment["error"], (name, attachment["error"])
 
 
 def test_reextract_restores_derived_fields_from_stored_bytes_without_a_version(site: FixtureSite,
