@@ -111,7 +111,7 @@ def test_ofd_text_codes() -> None:
 
 def test_zip_holding_a_docx_with_a_gbk_member_name() -> None:
     # zipfile writes non-ASCII names as UTF-8; Chinese tools write GBK bytes without the UTF-8 flag.
-    placeholder, gbk_name = b"XXXX1.docx", "附件1.docx".encode("gbk")
+    placeholder, gbk_name = b"ABCD1.docx", "附件1.docx".encode("gbk")
     assert len(placeholder) == len(gbk_name)
     archive = zipped({placeholder.decode(): make_docx()}).replace(placeholder, gbk_name)
     result = extract_file_text(archive, "附件.zip")
