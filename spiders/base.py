@@ -155,6 +155,24 @@ class NoticeSpider(scrapy.Spider):
         yield FetchErrorItem(self.source_key, url, kind, message, role=request.meta.get("zwgk_role", "detail"))
 
 
+_NEXT_PAGE_TEXTS = ("下一页", "下页", "下一頁", ">", "›")
+
+
+def next_page_link(response: Response) -> str | None:
+    """The page a 下一页 link leads to, unless it is a script or this page itself (the last page)."""
+    for link in response.css("a[href]"):
+        text = " ".join(link.css("::text").getall()).strip(" []【】<>\n\t") or link.attrib.get("title", "")
+        if text not in _NEXT_PAGE_TEXTS and not text.startswith("下一页") and not text.startswith("下页"):
+            continue
+        href = link.attrib["href"].strip()
+        if href.startswith("javascript") or href in ("", "#"):
+            continue
+        target = response.urljoin(href)
+        if target != response.url:
+            return target
+    return None
+
+
 def _fetchable(url: str) -> bool:
     try:
         parts = urlsplit(url)

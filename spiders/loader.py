@@ -5,11 +5,14 @@ from __future__ import annotations
 from scrapy.settings import BaseSettings
 
 from .base import NoticeSpider
+from .generic import GenericSpider
+from .hunan_numeric import HunanNumericSpider
 from .registry import load_sources
 from .shanghai_ivs import ShanghaiIvsSpider
+from .yunnan_html import YunnanHtmlSpider
 
 PLATFORMS: dict[str, type[NoticeSpider]] = {
-    ShanghaiIvsSpider.platform: ShanghaiIvsSpider,
+    spider.platform: spider for spider in (ShanghaiIvsSpider, YunnanHtmlSpider, HunanNumericSpider, GenericSpider)
 }
 
 

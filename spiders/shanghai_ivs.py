@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from scrapy.http import Response
 
-from .base import ListEntry, NoticeSpider
+from .base import ListEntry, NoticeSpider, next_page_link
 
 _TOTAL_PAGES = re.compile(r"totalPage\s*:\s*(\d+)")
 _PAGE_NUMBER = re.compile(r"index(?:_(\d+))?\.html$")
@@ -45,7 +45,6 @@ class ShanghaiIvsSpider(NoticeSpider):
         match = _PAGE_NUMBER.search(response.url)
         current = int(match.group(1) or 1) if match else 1
         total = _TOTAL_PAGES.search(response.text)
-        if total and current < int(total.group(1)):
-            return response.urljoin(f"index_{current + 1}.html")
-        link = response.xpath('//a[contains(normalize-space(.), "下一页")]/@href').get()
-        return response.urljoin(link) if link and not link.startswith("javascript") else None
+        if total:
+            return response.urljoin(f"index_{current + 1}.html") if current < int(total.group(1)) else None
+        return next_page_link(response)
