@@ -37,6 +37,8 @@ def test_parse_date(text: str, expected: str | None) -> None:
 def test_merge_time_takes_the_time_of_the_same_day_only() -> None:
     assert merge_time("2024-05-16", "2024-05-16T10:30:00") == "2024-05-16T10:30:00"
     assert merge_time("2021-04-07", "2021-04-09T10:21") == "2021-04-07"
+    assert merge_time("2020-06-10T09:09", "2020-06-10T09:09:00") == "2020-06-10T09:09:00"
+    assert merge_time("2020-06-10T09:09", "2020-06-10T10:09:00") == "2020-06-10T09:09"
 
 
 @pytest.mark.parametrize("published", [
@@ -205,3 +207,14 @@ def test_time_and_source_lines_inside_the_notice_text_are_not_metadata() -> None
     notice = extract_notice(page, "http://x/")
     assert "一、时间：2024年7月1日" in notice.body
     assert notice.published_at == "2024-05-16T10:30" and notice.issuer is None
+
+
+def test_a_doc_number_standing_alone_at_the_top_of_the_body_is_read() -> None:
+    from crawler.extract import extract_notice
+
+    page = ("<html><body><div class='show-title'>关于做好汛期工作的通知</div><div class='show-detail'>"
+            "<p style='text-align:center'>云交办〔2020〕 12号</p><p>各州、市交通运输局：</p><p>现就有关事项通知如下。"
+            "依据沪交办〔2019〕1号文件办理。</p></div></body></html>")
+    assert extract_notice(page, "http://x/").doc_number == "云交办〔2020〕12号"
+    no_number = page.replace("<p style='text-align:center'>云交办〔2020〕 12号</p>", "")
+    assert extract_notice(no_number, "http://x/").doc_number is None

@@ -138,7 +138,7 @@ def extract_notice(
         _value(labelled, "title") or _clean_meta_title(meta.get("articletitle")) or visible_title
         or options.listed_title or _page_title(tree)
     )
-    _set_doc_number(notice, to_simplified(_value(labelled, "doc_number") or ""))
+    _set_doc_number(notice, to_simplified(_value(labelled, "doc_number") or _leading_doc_number(body_original) or ""))
     notice.index_number = _first_token(_value(labelled, "index_number"))
     notice.issuer = tidy_inline(
         _value(labelled, "issuer") or _value(labelled, "source") or _byline_source(tree)
@@ -184,6 +184,14 @@ def _byline_source(tree) -> str | None:
             text = text.strip(" ()（）")
             if text and not any(char.isdigit() for char in text):
                 return text
+    return None
+
+
+def _leading_doc_number(body: str) -> str | None:
+    """A 文号 printed on its own line at the top of the text (the centred line under a 公文's title)."""
+    for line in body.split("\n")[:6]:
+        if parse_doc_number(line):
+            return line
     return None
 
 

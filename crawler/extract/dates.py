@@ -71,7 +71,7 @@ def parse_date(text: str | None) -> str | None:
 
 
 def merge_time(date_value: str | None, timed_value: str | None) -> str | None:
-    """Give a date-only value the time of ``timed_value`` when both fall on the same day."""
-    if date_value and timed_value and "T" not in date_value and timed_value.startswith(date_value + "T"):
+    """Take the more precise ``timed_value`` when it agrees with ``date_value`` (same day, same minute)."""
+    if date_value and timed_value and len(timed_value) > len(date_value) and timed_value.startswith(date_value):
         return timed_value
     return date_value

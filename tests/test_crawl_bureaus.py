@@ -1,0 +1,102 @@
+"""End to end: the Yunnan and Xiangtan fixture sites, each on its platform spider, and all sources at once."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from crawler.extract.docnumber import canonical_doc_number
+from crawler.extract.normalise import normalise_text
+from tests.conftest import FixtureSite, crawl, run_zwgk, shared_path, summary_row
+
+CHROME = ("现在位置", "您现在的位置", "点击数", "浏览次数", "分享至", "分享到", "上一篇", "下一篇", "打印", "关闭",
+          "网站标识码", "ICP备", "公网安备")
+
+
+def export(db_url: str) -> dict[str, dict]:
+    result = run_zwgk("export", "--db", db_url)
+    assert result.returncode == 0, result.stderr
+    return {r["url"]: r for r in map(json.loads, result.stdout.splitlines())}
+
+
+def seed_lines(name: str, first: str, last: str) -> list[str]:
+    text = shared_path("seeds", name).read_text(encoding="utf-8")
+    start, end = text.index(first), text.index(last) + len(last)
+    return [line.strip() for line in text[start:end].splitlines() if line.strip()]
+
+
+def assert_in_order(body: str, lines: list[str]) -> None:
+    position = 0
+    for line in lines:
+        found = body.find(line, position)
+        assert found >= 0, f"seed line missing from the body (or out of order): {line}"
+        position = found + len(line)
+
+
+def crawl_all_of(site: FixtureSite, db_url: str, source: str, host: str) -> dict[str, dict]:
+    result = crawl(site, db_url, source)
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = site.manifest(host)
+    assert summary_row(result, source)["new"] == str(len(manifest))
+    records = export(db_url)
+    assert set(records) == {notice["url"] for notice in manifest}
+    for notice in manifest:
+        record = records[notice["url"]]
+        assert record["title"] == notice["title"] and record["published_at"].startswith(notice["published"])
+        assert record["source"] == source
+        published_number = notice["doc_number_as_published"]
+        assert record["doc_number"] == (canonical_doc_number(published_number) if published_number else None)
+        assert record["written_date"] == notice["written_date"] and record["issuer"] == notice["issuer"]
+    return records
+
+
+def test_yunnan_seed_001(site: FixtureSite, db_url: str) -> None:
+    records = crawl_all_of(site, db_url, "yunnan", "jtyst.yn.gov.cn")
+    [seed] = [r for r in records.values() if r["title"] == "云南省交通运输厅关于印发2020年政务公开工作要点的通知"]
+    # The fields shared/seeds/README.md lists for seed 001.
+    assert seed["doc_number"] is None
+    assert seed["published_at"] == "2020-06-10T09:09:00"
+    assert seed["written_date"] == "2020-06-05"
+    assert seed["issuer"] == "云南省交通运输厅"
+    lines = seed_lines("001_7bcdf6d371aac229.txt", "厅属各单位,厅机关各处室:", "按职责分工负责)")
+    assert_in_order(seed["body"], [line for line in lines if not line.startswith(("上一篇", "下一篇"))])
+    for chrome in CHROME:
+        assert chrome not in seed["body"], chrome
+
+
+def test_xiangtan_seed_002_gbk_without_charset(site: FixtureSite, db_url: str) -> None:
+    records = crawl_all_of(site, db_url, "xiangtan", "jtj.xiangtan.gov.cn")
+    [seed] = [r for r in records.values() if r["written_date"] == "2019-06-12"]
+    assert seed["issuer"] == "湘潭市交通运输局" and seed["doc_number"] is None
+    # body: simplified, artefacts removed; body_original: as published.
+    assert "局属各单位,局机关相关科室" in seed["body"] and "(guān)" not in seed["body"]
+    assert "局屬各單位,局機關(guān)相關(guān)科室" in seed["body_original"]
+    cover = seed_lines("002_0c1275ba08b7b66a.txt", "局屬各單位", "2019年6月12日")
+    assert_in_order(seed["body"], [normalise_text(line) for line in cover])
+    assert "序号" in seed["body"] and "序號" in seed["body_original"]
+    for chrome in CHROME:
+        assert chrome not in seed["body"], chrome
+
+
+@pytest.mark.parametrize(("source", "host"), [("yunnan", "jtyst.yn.gov.cn"), ("xiangtan", "jtj.xiangtan.gov.cn")])
+def test_unchanged_recrawl_stops_at_the_first_list_page(site: FixtureSite, sqlite_url: str, source: str,
+                                                        host: str) -> None:
+    crawl(site, sqlite_url, source)
+    site.server.clear_log()
+    again = crawl(site, sqlite_url, source)
+    assert (summary_row(again, source)["new"], summary_row(again, source)["changed"]) == ("0", "0")
+    fetched = [r.path for r in site.server.requests if not r.path.endswith("robots.txt")]
+    assert len(fetched) == 1 and re.search(r"/index\.html?$", fetched[0]), fetched
+
+
+def test_crawl_all_archives_every_fixture_notice_once_and_reports_per_source(site: FixtureSite,
+                                                                           sqlite_url: str) -> None:
+    result = crawl(site, sqlite_url, "--all")
+    assert result.returncode == 0, result.stderr
+    hosts = {"shanghai": "jtw.sh.gov.cn", "yunnan": "jtyst.yn.gov.cn", "xiangtan": "jtj.xiangtan.gov.cn"}
+    for source, host in hosts.items():
+        assert summary_row(result, source)["new"] == str(len(site.manifest(host)))
+    records = export(sqlite_url)
+    assert len(records) == sum(len(site.manifest(host)) for host in hosts.values())
