@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 _TRACKING_PREFIX = "utm_"
+# Guangdong's NFCMS portal and its gkmlpt catalogue publish one post under two paths
+# (/zwgg/tzgg/content/post_123.html and /gkmlpt/content/0/0/post_123.html): one notice.
+_NFCMS_POST = re.compile(r"/content/(?:\d+/\d+/)?post_(\d+)\.html$")
 
 
 def canonical_url(url: str) -> str:
@@ -12,7 +16,8 @@ def canonical_url(url: str) -> str:
 
     ``https://www.jtw.sh.gov.cn:443/a/b.html?#top`` and ``http://jtw.sh.gov.cn/a/b.html``
     are both ``//jtw.sh.gov.cn/a/b.html``; query parameters are sorted and ``utm_*``
-    tracking parameters dropped. Never raises: a malformed port is kept as written.
+    tracking parameters dropped; the two paths of a Guangdong NFCMS post (portal and
+    gkmlpt) are one ``//host/post_ID``. Never raises: a malformed port is kept as written.
     """
     parts = urlsplit(url.strip())
     host = (parts.hostname or "").lower().rstrip(".")
@@ -28,4 +33,7 @@ def canonical_url(url: str) -> str:
             host = f"{host}:{port}"
     query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
                    if not k.lower().startswith(_TRACKING_PREFIX))
-    return f"//{host}{parts.path or '/'}" + (f"?{urlencode(query)}" if query else "")
+    path = parts.path or "/"
+    if (post := _NFCMS_POST.search(path)) and not query:
+        path = f"/post_{post.group(1)}"
+    return f"//{host}{path}" + (f"?{urlencode(query)}" if query else "")

@@ -17,6 +17,8 @@ class PageItem:
     last_modified: str | None = None
     listed_title: str | None = None
     listed_date: str | None = None
+    # (url, name) of files the platform's list data names, besides the links on the page.
+    listed_attachments: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

@@ -15,7 +15,7 @@ from twisted.internet.threads import deferToThread
 from archive import Archive, ArchiveError
 from archive.store import AttachmentFile, RawResponse
 from crawler.archiving import archive_for, source_for
-from crawler.extract import AttachmentLink, ExtractOptions, extract_notice
+from crawler.extract import AttachmentLink, ExtractOptions, complete_from_attachments, extract_notice
 from crawler.extract.normalise import normalise_text
 from crawler.extract.sandbox import extract_file_text_safely
 from crawler.items import FetchErrorItem, NotModifiedItem, PageItem
@@ -85,12 +85,15 @@ class ArchivePipeline:
             logger.exception("extraction failed for %s", item.url)
             self._error(item.url, "extraction", f"{error.__class__.__name__}: {error}")
             return
+        on_page = {link.url for link in notice.attachments}
+        notice.attachments += [AttachmentLink(url, name) for url, name in item.listed_attachments if url not in on_page]
         if not notice.body.strip() and not notice.attachments:
             # A challenge, error or blocked page is not a version of the notice; a later run tries again.
             self._error(item.url, "no-notice", "the page holds no notice text (a challenge or error page?)")
             return
         previous = self.archive.latest_attachments(item.url) if notice.attachments else {}
         files = [await self._fetch_attachment(link, previous.get(link.url)) for link in notice.attachments]
+        complete_from_attachments(notice, [file.text for file in files if file.text])
         raw = RawResponse(item.body, item.content_type, item.etag, item.last_modified)
         try:
             result = self.archive.save_notice(

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from archive import Archive
 from archive.store import AttachmentFile
-from crawler.extract import ExtractOptions, extract_notice
+from crawler.extract import ExtractOptions, complete_from_attachments, extract_notice
 from crawler.extract.normalise import normalise_text
 from crawler.extract.sandbox import extract_file_text_safely
 from spiders.registry import SourceConfig
@@ -38,6 +38,7 @@ def reextract(archive: Archive, registry: dict[str, SourceConfig], source_keys: 
         )
         notice = extract_notice(stored.page.body, stored.url, content_type=stored.page.content_type, options=options)
         files = [_reread(link.url, link.name, stored.files.get(link.url)) for link in notice.attachments]
+        complete_from_attachments(notice, [file.text for file in files if file.text])
         if archive.update_version(stored.version_id, notice.as_dict(), notice.version_hash([f.digest for f in files]),
                                   files):
             summary.updated += 1

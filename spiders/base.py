@@ -39,6 +39,10 @@ class ListEntry:
     url: str
     title: str | None = None
     date: str | None = None
+    # (url, name) of the files a platform's list data names (gkmlpt's attachment[]).
+    attachments: tuple[tuple[str, str], ...] = ()
+    # Where to read the notice when ``url`` (a richer view of it) does not exist.
+    fallback_url: str | None = None
 
 
 class NoticeSpider(scrapy.Spider):
@@ -68,7 +72,7 @@ class NoticeSpider(scrapy.Spider):
         spider.known = archive.known_urls(spider.source_key)
         spider.may_stop_early = archive.list_walk_completed(spider.source_key)
         spider.retry_urls = archive.pending_failures(spider.source_key)
-        spider.columns_walked = 0
+        spider.list_walks_started = spider.list_walks_done = 0
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
@@ -80,8 +84,19 @@ class NoticeSpider(scrapy.Spider):
             self.known.add(canonical_url(url))
             yield self.detail_request(ListEntry(url))
         for column in self.source.columns:
-            yield scrapy.Request(column, callback=self.parse_list, errback=self.failed, dont_filter=True,
-                                 meta={"zwgk_role": "list"})
+            for request in self.column_requests(column):
+                yield request
+
+    def column_requests(self, column: str) -> Iterable[scrapy.Request]:
+        """Where a column's walk starts: its first list page (a platform may first read an index)."""
+        yield self.list_request(column, first=True)
+
+    def list_request(self, url: str, first: bool = False) -> scrapy.Request:
+        """A list page; ``first`` starts a list walk, which ends at its last page or at known notices."""
+        if first:
+            self.list_walks_started += 1
+        return scrapy.Request(url, callback=self.parse_list, errback=self.failed, dont_filter=first,
+                              meta={"zwgk_role": "list"})
 
     # Navigation
 
@@ -105,14 +120,14 @@ class NoticeSpider(scrapy.Spider):
             return
         next_url = self.next_page(response)
         if next_url:
-            yield scrapy.Request(next_url, callback=self.parse_list, errback=self.failed, meta={"zwgk_role": "list"})
+            yield self.list_request(next_url)
         else:
             self.column_walked()
 
     def column_walked(self) -> None:
-        """One column's list has been walked to its end (or to notices known from such a walk)."""
-        self.columns_walked += 1
-        self.crawler.stats.set_value("zwgk/walked_to_end", self.columns_walked >= len(self.source.columns))
+        """One list has been walked to its end (or to notices known from such a walk)."""
+        self.list_walks_done += 1
+        self.crawler.stats.set_value("zwgk/walked_to_end", self.list_walks_done >= self.list_walks_started)
 
     def detail_request(self, entry: ListEntry) -> scrapy.Request:
         return scrapy.Request(entry.url, callback=self.parse_detail, errback=self.failed, cb_kwargs={"entry": entry})
@@ -133,7 +148,7 @@ class NoticeSpider(scrapy.Spider):
             return
         yield PageItem(
             self.source_key, entry.url, response.body, content_type=_header(headers, b"Content-Type"),
-            listed_title=entry.title, listed_date=entry.date, **validators,
+            listed_title=entry.title, listed_date=entry.date, listed_attachments=entry.attachments, **validators,
         )
 
     def revisit_request(self, entry: ListEntry, etag: str | None, last_modified: str | None) -> scrapy.Request:
@@ -151,6 +166,9 @@ class NoticeSpider(scrapy.Spider):
         entry = request.cb_kwargs.get("entry")
         url = entry.url if entry else request.meta.get("zwgk_original_url", request.url)
         kind, message = describe_failure(failure)
+        if entry and entry.fallback_url and kind == "http-404":
+            yield self.detail_request(ListEntry(entry.fallback_url, entry.title, entry.date, entry.attachments))
+            return
         self.logger.info("%s: %s", url, message)
         yield FetchErrorItem(self.source_key, url, kind, message, role=request.meta.get("zwgk_role", "detail"))
 

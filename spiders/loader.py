@@ -6,13 +6,15 @@ from scrapy.settings import BaseSettings
 
 from .base import NoticeSpider
 from .generic import GenericSpider
+from .guangdong import GuangdongSpider
 from .hunan_numeric import HunanNumericSpider
 from .registry import load_sources
 from .shanghai_ivs import ShanghaiIvsSpider
 from .yunnan_html import YunnanHtmlSpider
 
 PLATFORMS: dict[str, type[NoticeSpider]] = {
-    spider.platform: spider for spider in (ShanghaiIvsSpider, YunnanHtmlSpider, HunanNumericSpider, GenericSpider)
+    spider.platform: spider
+    for spider in (ShanghaiIvsSpider, YunnanHtmlSpider, HunanNumericSpider, GuangdongSpider, GenericSpider)
 }
 
 

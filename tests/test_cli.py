@@ -183,7 +183,7 @@ def test_a_source_on_an_unknown_platform_is_refused_before_crawling(tmp_path: Pa
     registry.write_text('[x]\nname = "X"\nhost = "x.gov.cn"\nplatform = "nope"\ncolumns = ["https://x.gov.cn/"]\n',
                         encoding="utf-8")
     result = CliRunner().invoke(cli, ["crawl", "x", "--sources", str(registry), "--db", f"sqlite:///{tmp_path}/a.db"])
-    assert result.exit_code == 2 and "known platforms: generic, hunan_numeric, shanghai_ivs" in result.output
+    assert result.exit_code == 2 and "known platforms: generic, guangdong, hunan_numeric, shanghai_ivs" in result.output
 
 
 def test_doctor_names_a_reader_for_every_format() -> None:

@@ -95,8 +95,39 @@ def test_crawl_all_archives_every_fixture_notice_once_and_reports_per_source(sit
                                                                            sqlite_url: str) -> None:
     result = crawl(site, sqlite_url, "--all")
     assert result.returncode == 0, result.stderr
-    hosts = {"shanghai": "jtw.sh.gov.cn", "yunnan": "jtyst.yn.gov.cn", "xiangtan": "jtj.xiangtan.gov.cn"}
+    hosts = {"guangzhou": "jtj.gz.gov.cn", "shanghai": "jtw.sh.gov.cn", "yunnan": "jtyst.yn.gov.cn",
+             "xiangtan": "jtj.xiangtan.gov.cn", "shanwei": "www.shanwei.gov.cn"}
     for source, host in hosts.items():
         assert summary_row(result, source)["new"] == str(len(site.manifest(host)))
     records = export(sqlite_url)
     assert len(records) == sum(len(site.manifest(host)) for host in hosts.values())
+
+
+def test_guangzhou_seed_000_once_through_gkmlpt_and_the_portal(site: FixtureSite, db_url: str) -> None:
+    result = crawl(site, db_url, "guangzhou")
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = site.manifest("jtj.gz.gov.cn")
+    records = export(db_url)
+    # The portal lists posts the catalogue has too (same post id): each is one document.
+    assert len(records) == len(manifest) == int(summary_row(result, "guangzhou")["new"])
+    [seed] = [r for r in records.values() if r["doc_number"] == "穗交运函〔2022〕415号"]
+    # The fields shared/seeds/README.md lists for seed 000.
+    assert seed["title"] == "广州市交通运输局关于印发贯彻落实广州市2022年政务公开工作要点分工方案的通知"
+    assert seed["published_at"] == "2022-07-19T15:00:01"
+    assert seed["written_date"] == "2022-07-18" and seed["issuer"] == "广州市交通运输局"
+    assert "工作任务 | 具体要求 | 牵头处室(单位) | 配合处室(单位) | 备注" in seed["body"]
+    for chrome in CHROME:
+        assert chrome not in seed["body"], chrome
+
+
+def test_shanwei_seed_004_text_lives_in_its_attachment(site: FixtureSite, db_url: str) -> None:
+    result = crawl(site, db_url, "shanwei")
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = export(db_url)
+    assert len(records) == len(site.manifest("www.shanwei.gov.cn"))
+    [seed] = [r for r in records.values() if r["title"] == "汕尾市交通运输局2018年政务公开工作总结"]
+    assert seed["issuer"] == "汕尾市交通运输局" and seed["doc_number"] is None and seed["written_date"] is None
+    assert seed["disclosure"] == "主动公开"
+    [attachment] = seed["attachments"]
+    lines = seed_lines("004_8c2dd1c9494a536d.txt", "2018年,我局严格按照", "不断推动\"五公开\"工作向纵深发展。")
+    assert_in_order("".join(attachment["text"].split()), ["".join(line.split()) for line in lines])

@@ -218,3 +218,11 @@ def test_a_doc_number_standing_alone_at_the_top_of_the_body_is_read() -> None:
     assert extract_notice(page, "http://x/").doc_number == "云交办〔2020〕12号"
     no_number = page.replace("<p style='text-align:center'>云交办〔2020〕 12号</p>", "")
     assert extract_notice(no_number, "http://x/").doc_number is None
+
+
+def test_disclosure_missing_from_the_page_is_taken_from_the_attachment() -> None:
+    from crawler.extract import complete_from_attachments, extract_notice
+
+    notice = extract_notice("<html><body><div class='article-content'><p>详见附件。</p></div></body></html>", "http://x/")
+    complete_from_attachments(notice, ["一、总结\n……\n公开方式: 主动公开"])
+    assert notice.disclosure == "主动公开"

@@ -158,6 +158,17 @@ def extract_notice(
     return notice
 
 
+def complete_from_attachments(notice: Notice, texts: Sequence[str]) -> None:
+    """Take from the attached files what the page does not say: the 公开方式 line of a 公文's
+    版记 (``公开方式：主动公开``) often exists only in the attached document."""
+    if notice.disclosure:
+        return
+    for text in texts:
+        if value := _value(read_labelled_fields(text, " | "), "disclosure"):
+            notice.disclosure = _first_token(value)
+            return
+
+
 def _title_element(tree, selectors: tuple[str, ...]):
     for selector in (*selectors, *TITLE_SELECTORS):
         for element in tree.cssselect(selector):
@@ -232,7 +243,7 @@ def _published_at(labelled: list[Labelled], meta: dict[str, str], options: Extra
     )
     visible = _date(labelled, "published_at") or _date(labelled, "time")
     if visible:
-        return merge_time(visible, meta_value)
+        return merge_time(merge_time(visible, meta_value), parse_date(options.listed_date))
     if meta_value:
         return meta_value
     if listed := parse_date(options.listed_date):
@@ -242,4 +253,5 @@ def _published_at(labelled: list[Labelled], meta: dict[str, str], options: Extra
     return None
 
 
-__all__ = ["EXTRACTOR_VERSION", "AttachmentLink", "ExtractOptions", "Notice", "extract_notice", "WEAK_FIELDS"]
+__all__ = ["EXTRACTOR_VERSION", "AttachmentLink", "ExtractOptions", "Notice", "complete_from_attachments",
+           "extract_notice", "WEAK_FIELDS"]

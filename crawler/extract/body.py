@@ -60,8 +60,10 @@ def find_body_container(tree: html.HtmlElement, page_text: str, selectors: tuple
 
 
 def _first_with_text(tree: html.HtmlElement, selector: str) -> html.HtmlElement | None:
+    """The first match that holds a notice: enough text, or a short pointer to attached files."""
     for element in tree.cssselect(selector):
-        if len("".join(element_text(element).split())) >= _MIN_CONTAINER_TEXT:
+        text = "".join(element_text(element).split())
+        if len(text) >= _MIN_CONTAINER_TEXT or (text and ("附件" in text or element.find(".//a") is not None)):
             return element
     return None
 

@@ -93,10 +93,17 @@ def _table_text(table: etree._Element, cell_separator: str) -> str:
 
 
 def _has_blocks(cell: etree._Element) -> bool:
-    return any(
-        isinstance(node.tag, str) and (node.tag.lower() in _BLOCK or node.tag.lower() == "br")
-        for node in cell.iterdescendants()
-    )
+    """A layout cell holds a table or several paragraphs; a data cell at most one (Word wraps each in <p>)."""
+    blocks = 0
+    for node in cell.iterdescendants():
+        if not isinstance(node.tag, str):
+            continue
+        tag = node.tag.lower()
+        if tag == "table":
+            return True
+        if tag in _BLOCK and (node.text or "").strip():
+            blocks += 1
+    return blocks >= 2
 
 
 def _nearest_table(element: etree._Element) -> etree._Element | None:
