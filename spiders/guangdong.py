@@ -18,7 +18,11 @@ from collections.abc import Iterable, Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import scrapy
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response
+
+from archive.urls import canonical_url
 
 from .base import ListEntry, NoticeSpider, next_page_link
 
@@ -36,6 +40,31 @@ class GuangdongSpider(NoticeSpider):
     platform = "guangdong"
     detail_pattern = r"/content/(?:\d+/\d+/)?post_\d+\.html$"
     portal_rows = "ul.News_list li, .news_list li, ul.ul_art_row li"
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.deferred = []
+        crawler.signals.connect(spider.release_deferred, signal=signals.spider_idle)
+        return spider
+
+    def defer(self, entry: ListEntry) -> bool:
+        """Portal rows of catalogue posts wait until the catalogue walks are done: the catalogue's
+        list context (the publication time) then always wins, whatever order pages arrive in."""
+        if entry.fallback_url:
+            self.deferred.append(entry)
+            return True
+        return False
+
+    def release_deferred(self) -> None:
+        """At idle, fetch the held portal rows whose posts the catalogue did not list."""
+        pending = [entry for entry in self.deferred if canonical_url(entry.url) not in self.known]
+        self.deferred = []
+        for entry in pending:
+            self.known.add(canonical_url(entry.url))
+            self.crawler.engine.crawl(self.detail_request(entry))
+        if pending:
+            raise DontCloseSpider
 
     def column_requests(self, column: str) -> Iterable[scrapy.Request]:
         if urlsplit(column).path.endswith(GKMLPT_INDEX):
