@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 DEFAULT_DB_URL = "sqlite:///zwgk.sqlite3"
 # The newest migration in archive/migrations/versions; tests check the two agree.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -112,10 +112,10 @@ def ensure_schema(engine: Engine) -> None:
     )
 
 
-def open_archive(db_url: str | None = None):
-    """Open (and on first use create) the archive at ``db_url``."""
+def open_archive(db_url: str | None = None, policy=None):
+    """Open (and on first use create) the archive at ``db_url``; ``policy`` is its RevisitPolicy."""
     from .store import Archive
 
     engine = create_archive_engine(resolve_db_url(db_url))
     ensure_schema(engine)
-    return Archive(engine)
+    return Archive(engine, policy)

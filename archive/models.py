@@ -92,6 +92,10 @@ class Document(Base):
     # What the list page said of the notice, kept so a re-check reads the page in the same context.
     listed_title: Mapped[str | None] = mapped_column(Text)
     listed_date: Mapped[str | None] = mapped_column(Text)
+    # When the revisit policy next re-checks the notice (None: at the next crawl).
+    next_check_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    # Consecutive re-checks answered 404/410; two make the notice "gone".
+    missing_checks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     source: Mapped[Source] = relationship()
     versions: Mapped[list[Version]] = relationship(
@@ -173,6 +177,10 @@ class CrawlRun(Base):
     message: Mapped[str | None] = mapped_column(Text)
     # True when every column's list was walked to its end (or to notices known from such a walk).
     walked_to_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Notices read whose title or publication date could not be found (a health signal).
+    incomplete: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Why the run says the source is broken (None: healthy, or not judged yet).
+    problem: Mapped[str | None] = mapped_column(Text)
 
     source: Mapped[Source] = relationship()
 
@@ -191,13 +199,26 @@ class CrawlError(Base):
 
 
 class Event(Base):
-    """Something that happened to a document: new, changed, gone or restored."""
+    """Something that happened: to a document (new, changed, gone, restored) or to a source
+    (source_broken, source_recovered, with the reason in ``message``)."""
 
     __tablename__ = "events"
     __table_args__ = (Index("ix_events_kind_at", "kind", "at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"), index=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"))
     version_id: Mapped[int | None] = mapped_column(ForeignKey("versions.id"))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
     kind: Mapped[str] = mapped_column(String(16))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    message: Mapped[str | None] = mapped_column(Text)
+
+
+class Lease(Base):
+    """A named lock held by one process until ``expires_at`` unless renewed (see archive.leases)."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column()

@@ -11,14 +11,16 @@ import datetime as dt
 import hashlib
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from .models import Attachment, CrawlError, CrawlRun, Document, Event, RawPage, Source, Version, utcnow
+from .revisits import GONE_AFTER_MISSING_CHECKS, RevisitPolicy
 from .urls import canonical_url
 
 Outcome = Literal["new", "changed", "unchanged"]
@@ -98,8 +100,9 @@ class AttachmentFile:
 class Archive:
     """The archive's operations; every public method is its own transaction."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, policy: RevisitPolicy | None = None) -> None:
         self.engine = engine
+        self.policy = policy or RevisitPolicy()
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     def close(self) -> None:
@@ -107,6 +110,10 @@ class Archive:
 
     def session(self) -> Session:
         return self._sessions()
+
+    def transaction(self) -> AbstractContextManager[Session]:
+        """A session whose block is one transaction, committed at its end."""
+        return self._sessions.begin()
 
     # Sources and runs
 
@@ -143,8 +150,21 @@ class Archive:
             run = session.get(CrawlRun, run_id)
             run.status, run.message, run.finished_at = status, message, utcnow()
             run.walked_to_end = walked_to_end
-            for name in ("pages", "new", "changed", "unchanged", "not_modified", "errors"):
+            for name in ("pages", "new", "changed", "unchanged", "not_modified", "errors", "incomplete"):
                 setattr(run, name, int(counts.get(name, 0)))
+
+    def close_abandoned_runs(self, source_key: str) -> int:
+        """Mark runs left "running" by a crawl process that died as interrupted.
+
+        Call it holding the source's crawl lease: then no live process owns them.
+        """
+        with self._sessions.begin() as session:
+            runs = session.scalars(select(CrawlRun).join(Source)
+                                   .where(Source.key == source_key, CrawlRun.status == "running")).all()
+            for run in runs:
+                run.status, run.finished_at = "interrupted", utcnow()
+                run.message = "the crawl process ended without finishing (killed?)"
+            return len(runs)
 
     def record_error(self, run_id: int, url: str, kind: str, message: str, role: str = "detail") -> None:
         with self._sessions.begin() as session:
@@ -165,24 +185,36 @@ class Archive:
             query = select(Document.canonical_url).join(Source).where(Source.key == source_key)
             return set(session.scalars(query))
 
-    def revisits(self, source_key: str) -> list[Revisit]:
-        """Every known notice of a source, newest first, with its validators and list context."""
+    def revisits(self, source_key: str, due_by: dt.datetime | None = None) -> list[Revisit]:
+        """The known notices of a source to re-check, newest first, with validators and list context:
+        those the revisit policy says are due by ``due_by``, or every one when it is None."""
         with self.session() as session:
             query = (select(Document.url, Document.etag, Document.last_modified, Document.listed_title,
                             Document.listed_date)
                      .join(Source).where(Source.key == source_key).order_by(Document.first_seen.desc()))
+            if due_by is not None:
+                query = query.where(or_(Document.next_check_at.is_(None), Document.next_check_at <= due_by))
             return [Revisit(*row) for row in session.execute(query)]
 
     def list_walk_completed(self, source_key: str) -> bool:
-        """Whether a completed crawl ever walked the source's lists to their end.
+        """Whether the lists were walked to their end and no later run may have left a gap.
 
-        Until one has, stopping at the first page of known notices would strand the
-        older notices of an interrupted first crawl, so every page is walked.
+        Stopping at the first page of known notices is safe only then: a run that
+        archived new notices from the top of a list and died before reaching known
+        ones (an interrupted first crawl, a killed night run) leaves older new notices
+        below them, so the next run walks every page.
         """
         with self.session() as session:
-            query = (select(CrawlRun.id).join(Source).where(
-                Source.key == source_key, CrawlRun.status == "completed", CrawlRun.walked_to_end.is_(True)).limit(1))
-            return session.scalar(query) is not None
+            walked = session.scalar(
+                select(CrawlRun.id).join(Source)
+                .where(Source.key == source_key, CrawlRun.status == "completed", CrawlRun.walked_to_end.is_(True))
+                .order_by(CrawlRun.id.desc()).limit(1))
+            if walked is None:
+                return False
+            later_unwalked = (select(CrawlRun.id).join(Source)
+                              .where(Source.key == source_key, CrawlRun.id > walked, CrawlRun.walked_to_end.is_(False)))
+            gap = select(Event.id).where(Event.kind == "new", Event.run_id.in_(later_unwalked)).limit(1)
+            return session.scalar(gap) is None
 
     def pending_failures(self, source_key: str, days: int = 30) -> list[str]:
         """Detail pages that failed in recent runs and are still not archived: to be tried again."""
@@ -213,11 +245,12 @@ class Archive:
                     )
                     session.add(document)
                     session.flush()
-                document.url, document.last_seen = url, seen_at
+                document.url = url
                 document.listed_title = listed_title or document.listed_title
                 document.listed_date = listed_date or document.listed_date
                 if raw is not None:
                     document.etag, document.last_modified = raw.etag, raw.last_modified
+                self._answered(session, document, run_id, seen_at)
                 latest = self._latest_version(session, document.id)
                 if latest is not None and latest.content_hash == content_hash:
                     return SaveResult("unchanged", document.id, latest.number)
@@ -240,16 +273,41 @@ class Archive:
         except SQLAlchemyError as error:
             raise ArchiveError(f"could not archive {url}: {error.__class__.__name__}: {error}") from error
 
-    def mark_not_modified(self, url: str, etag: str | None = None, last_modified: str | None = None) -> SaveResult | None:
+    def mark_not_modified(self, url: str, etag: str | None = None, last_modified: str | None = None,
+                          run_id: int | None = None) -> SaveResult | None:
         """A conditional request said 304: the notice is unchanged; only ``last_seen`` moves."""
         with self._sessions.begin() as session:
             document = session.scalar(select(Document).where(Document.canonical_url == canonical_url(url)))
             if document is None:
                 return None
-            document.last_seen = utcnow()
+            self._answered(session, document, run_id, utcnow())
             document.etag = etag or document.etag
             document.last_modified = last_modified or document.last_modified
             return SaveResult("unchanged", document.id, document.version_count)
+
+    def mark_missing(self, url: str, run_id: int | None = None) -> str | None:
+        """A re-check was answered 404 or 410. The second such answer in a row makes the notice
+        ``gone`` (an event; its versions stay). Returns the document's status, None if unknown."""
+        now = utcnow()
+        with self._sessions.begin() as session:
+            document = session.scalar(select(Document).where(Document.canonical_url == canonical_url(url)))
+            if document is None:
+                return None
+            document.missing_checks += 1
+            document.next_check_at = self.policy.next_check(document.first_seen, now)
+            if document.missing_checks >= GONE_AFTER_MISSING_CHECKS and document.status != "gone":
+                document.status = "gone"
+                self._add_event(session, document.id, None, run_id, "gone", now)
+            return document.status
+
+    def _answered(self, session: Session, document: Document, run_id: int | None, at: dt.datetime) -> None:
+        """The notice answered a fetch: it is seen, due again by the policy, and back if it was gone."""
+        document.last_seen = at
+        document.next_check_at = self.policy.next_check(document.first_seen, at)
+        document.missing_checks = 0
+        if document.status == "gone":
+            document.status = "active"
+            self._add_event(session, document.id, None, run_id, "restored", at)
 
     def _source_id(self, session: Session, key: str) -> int:
         source_id = session.scalar(select(Source.id).where(Source.key == key))

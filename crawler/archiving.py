@@ -5,6 +5,7 @@ from __future__ import annotations
 from scrapy.crawler import Crawler
 
 from archive import Archive, open_archive
+from archive.revisits import RevisitPolicy
 from spiders.registry import SourceConfig, load_sources
 
 
@@ -12,7 +13,10 @@ def archive_for(crawler: Crawler) -> Archive:
     """Open the archive named by the ZWGK_DB setting once per crawler."""
     archive = getattr(crawler, "_zwgk_archive", None)
     if archive is None:
-        archive = open_archive(crawler.settings.get("ZWGK_DB"))
+        settings = crawler.settings
+        policy = RevisitPolicy(*(settings.getint(f"ZWGK_REVISIT_{tier}_UNTIL_DAYS")
+                                 for tier in ("DAILY", "WEEKLY", "MONTHLY")))
+        archive = open_archive(settings.get("ZWGK_DB"), policy)
         crawler._zwgk_archive = archive
     return archive
 

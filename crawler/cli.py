@@ -131,6 +131,8 @@ def crawl(sources: tuple[str, ...], all_sources: bool, full: bool, revisit: bool
                    f"{summary.changed:>7} {summary.unchanged:>9} {summary.errors:>6}")
         if summary.message and (not summary.ok or summary.errors):
             click.echo(f"  {summary.source}: {summary.message}", err=True)
+        if summary.problem:
+            click.echo(f"  {summary.source}: looks broken: {summary.problem}", err=True)
     if not all(summary.ok for summary in summaries):
         sys.exit(1)
 

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
-from archive import resolve_db_url
+from archive import open_archive, resolve_db_url
+from archive.store import china_time
+from archive.leases import Lease, LeaseTaken
 from crawler.middlewares import parse_host_map
 from spiders.loader import spider_class
 from spiders.registry import SourceConfig
@@ -27,6 +29,7 @@ class RunSummary:
     not_modified: int = 0
     errors: int = 0
     message: str | None = None
+    problem: str | None = None  # why the run says the source looks broken (archive.health)
 
     @property
     def ok(self) -> bool:
@@ -63,16 +66,41 @@ class _Demote(logging.Filter):
 
 def run_crawls(sources: list[SourceConfig], settings: Settings, full: bool = False,
                revisit: bool = False) -> list[RunSummary]:
-    """Crawl ``sources`` together in this process (once: Twisted's reactor cannot restart)."""
-    process = CrawlerProcess(settings)
-    logging.getLogger("scrapy.downloadermiddlewares.robotstxt").addFilter(_Demote())
-    crawlers = []
+    """Crawl ``sources`` together in this process (once: Twisted's reactor cannot restart).
+
+    Each source is crawled only while this process holds its lease in the archive,
+    so two crawls of one source never run at once, wherever they were started.
+    """
+    archive = open_archive(settings.get("ZWGK_DB"))
+    leases, skipped = [], {}
     for source in sources:
-        crawler = process.create_crawler(spider_class(source.key, source.platform))
-        crawlers.append((source.key, crawler))
-        process.crawl(crawler, source=source.key, full=full, revisit=revisit)
-    process.start()
-    return [_summary(key, crawler.stats.get_stats()) for key, crawler in crawlers]
+        lease = Lease(archive, f"crawl:{source.key}", settings.getfloat("ZWGK_LEASE_SECONDS"))
+        try:
+            lease.acquire()
+        except LeaseTaken as error:
+            skipped[source.key] = RunSummary(source.key, "locked", message=(
+                f"not crawled: another crawl of {source.key} is running ({error.holder}); "
+                f"its lock lapses at {china_time(error.expires_at)} if that process is dead"))
+            continue
+        leases.append(lease)
+        archive.close_abandoned_runs(source.key)
+    try:
+        process = CrawlerProcess(settings)
+        logging.getLogger("scrapy.downloadermiddlewares.robotstxt").addFilter(_Demote())
+        crawlers = {}
+        for source in sources:
+            if source.key not in skipped:
+                crawler = process.create_crawler(spider_class(source.key, source.platform))
+                crawlers[source.key] = crawler
+                process.crawl(crawler, source=source.key, full=full, revisit=revisit)
+        if crawlers:
+            process.start()
+    finally:
+        for lease in leases:
+            lease.release()
+        archive.close()
+    return [skipped.get(source.key) or _summary(source.key, crawlers[source.key].stats.get_stats())
+            for source in sources]
 
 
 def _summary(key: str, stats: dict) -> RunSummary:
@@ -83,5 +111,5 @@ def _summary(key: str, stats: dict) -> RunSummary:
         key, status,
         **{name: int(stats.get(f"zwgk/{name}", 0))
            for name in ("pages", "new", "changed", "unchanged", "not_modified", "errors")},
-        message=stats.get("zwgk/message"),
+        message=stats.get("zwgk/message"), problem=stats.get("zwgk/problem"),
     )

@@ -32,6 +32,15 @@ class NotModifiedItem:
 
 
 @dataclass
+class MissingItem:
+    """A re-check of a known notice answered 404 Not Found or 410 Gone."""
+
+    source: str
+    url: str
+    status: int
+
+
+@dataclass
 class FetchErrorItem:
     """A page that could not be fetched or read; recorded, and the crawl goes on.
 

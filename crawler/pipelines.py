@@ -13,16 +13,17 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
 from archive import Archive, ArchiveError
+from archive.health import judge_run
 from archive.store import AttachmentFile, RawResponse
 from crawler.archiving import archive_for, source_for
 from crawler.extract import AttachmentLink, ExtractOptions, complete_from_attachments, extract_notice
 from crawler.extract.normalise import normalise_text
 from crawler.extract.sandbox import extract_file_text_safely
-from crawler.items import FetchErrorItem, NotModifiedItem, PageItem
+from crawler.items import FetchErrorItem, MissingItem, NotModifiedItem, PageItem
 from spiders.registry import SourceConfig
 
 logger = logging.getLogger(__name__)
-COUNTS = ("pages", "new", "changed", "unchanged", "not_modified", "errors")
+COUNTS = ("pages", "new", "changed", "unchanged", "not_modified", "errors", "incomplete")
 
 
 class ArchivePipeline:
@@ -68,8 +69,13 @@ class ArchivePipeline:
             if self.archive.latest_attachments(item.url):
                 await self._recheck_attachments(item)
             else:
-                self.archive.mark_not_modified(item.url, item.etag, item.last_modified)
+                self.archive.mark_not_modified(item.url, item.etag, item.last_modified, self.run_id)
                 self._count("unchanged")
+        elif isinstance(item, MissingItem):
+            self._count("pages")
+            status = self.archive.mark_missing(item.url, self.run_id)
+            self._count("gone" if status == "gone" else "missing")
+            logger.info("%s answered %s (%s)", item.url, item.status, status)
         elif isinstance(item, FetchErrorItem):
             self._error(item.url, item.kind, item.message, item.role)
         return item
@@ -94,6 +100,8 @@ class ArchivePipeline:
         previous = self.archive.latest_attachments(item.url) if notice.attachments else {}
         files = [await self._fetch_attachment(link, previous.get(link.url)) for link in notice.attachments]
         complete_from_attachments(notice, [file.text for file in files if file.text])
+        if not notice.title or not notice.published_at:
+            self._count("incomplete")
         raw = RawResponse(item.body, item.content_type, item.etag, item.last_modified)
         try:
             result = self.archive.save_notice(
@@ -112,7 +120,7 @@ class ArchivePipeline:
         page again with freshly fetched attachments, which makes a version only if a file changed."""
         latest = self.archive.latest_page(item.url)
         if latest is None:
-            self.archive.mark_not_modified(item.url, item.etag, item.last_modified)
+            self.archive.mark_not_modified(item.url, item.etag, item.last_modified, self.run_id)
             self._count("unchanged")
             return
         raw, listed_title, listed_date = latest
@@ -183,6 +191,10 @@ class ArchivePipeline:
         counts["pages"] += listed
         walked = bool(self.stats.get_value("zwgk/walked_to_end")) and status == "completed"
         self.archive.finish_run(self.run_id, status, counts, message, walked_to_end=walked)
+        problem = judge_run(self.archive, self.run_id)
+        if problem:
+            logger.error("%s looks broken: %s", self.source.key, problem)
+            self.stats.set_value("zwgk/problem", problem)
         self.stats.set_value("zwgk/status", status)
         self.stats.set_value("zwgk/message", message)
         self.stats.set_value("zwgk/pages", counts["pages"])

@@ -43,6 +43,14 @@ ZWGK_RETRY_BACKOFF_MAX = 60.0
 ZWGK_ATTACHMENT_MAXSIZE = 50 * 1024 * 1024
 ZWGK_ATTACHMENT_TIMEOUT = 60.0
 ZWGK_ATTACHMENT_MEMORY = 1024 * 1024 * 1024
+# The revisit policy: a known notice is re-checked daily until it was first seen this many
+# days ago, then weekly, then monthly, then quarterly (`zwgk crawl --revisit` checks all now).
+ZWGK_REVISIT_DAILY_UNTIL_DAYS = 30
+ZWGK_REVISIT_WEEKLY_UNTIL_DAYS = 90
+ZWGK_REVISIT_MONTHLY_UNTIL_DAYS = 365
+# A crawl holds its source's lock in the archive, renewed every third of this many seconds;
+# the lock of a crawl process that died lapses after it.
+ZWGK_LEASE_SECONDS = 120.0
 # robots.txt is asked for once, with this timeout (a site without one answers 404 at once).
 ZWGK_ROBOTSTXT_TIMEOUT = 10.0
 

@@ -3,9 +3,10 @@
 A platform spider says only how to read its list pages (entries, next page);
 this class decides what to fetch and when to stop: by default it stops paging
 at the first list page whose notices are all known (once a completed crawl has
-walked the lists to their end; until then every page is walked), `full` walks
-every page, and `revisit` re-checks every known notice with a conditional
-request. Detail pages that failed in recent runs are tried again.
+walked the lists to their end and no later run left a gap; until then every
+page is walked), `full` walks every page. Known notices that the revisit policy
+says are due are re-checked with conditional requests, and `revisit` re-checks
+every one. Detail pages that failed in recent runs are tried again.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
 
+from archive.models import utcnow
 from archive.urls import canonical_url
 from crawler.archiving import archive_for, source_for
-from crawler.items import FetchErrorItem, NotModifiedItem, PageItem
+from crawler.items import FetchErrorItem, MissingItem, NotModifiedItem, PageItem
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -76,10 +78,10 @@ class NoticeSpider(scrapy.Spider):
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        if self.revisit:
-            for revisit in archive_for(self.crawler).revisits(self.source_key):
-                entry = ListEntry(revisit.url, revisit.listed_title, revisit.listed_date)
-                yield self.revisit_request(entry, revisit.etag, revisit.last_modified)
+        due_by = None if self.revisit else utcnow()
+        for revisit in archive_for(self.crawler).revisits(self.source_key, due_by):
+            entry = ListEntry(revisit.url, revisit.listed_title, revisit.listed_date)
+            yield self.revisit_request(entry, revisit.etag, revisit.last_modified)
         for url in filter(_fetchable, self.retry_urls):
             self.known.add(canonical_url(url))
             yield self.detail_request(ListEntry(url))
@@ -148,6 +150,9 @@ class NoticeSpider(scrapy.Spider):
         if response.status == 304:
             yield NotModifiedItem(self.source_key, entry.url, **validators)
             return
+        if response.status in (404, 410) and response.meta.get("zwgk_role") == "revisit":
+            yield MissingItem(self.source_key, entry.url, response.status)
+            return
         if response.status >= 400:
             yield FetchErrorItem(self.source_key, entry.url, f"http-{response.status}",
                                  f"the site answered {response.status}")
@@ -165,7 +170,7 @@ class NoticeSpider(scrapy.Spider):
             headers["If-Modified-Since"] = last_modified
         return scrapy.Request(entry.url, headers=headers, callback=self.parse_detail, errback=self.failed,
                               dont_filter=True, cb_kwargs={"entry": entry},
-                              meta={"handle_httpstatus_list": [304, 404, 410]})
+                              meta={"handle_httpstatus_list": [304, 404, 410], "zwgk_role": "revisit"})
 
     def failed(self, failure: Failure) -> Iterable[FetchErrorItem]:
         request = failure.request
