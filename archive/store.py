@@ -170,12 +170,13 @@ class Archive:
         with self._sessions.begin() as session:
             session.add(CrawlError(run_id=run_id, url=url, role=role, kind=kind, message=message[:2000]))
 
-    def runs(self, source_key: str | None = None, limit: int = 50) -> list[CrawlRun]:
+    def runs(self, source_key: str | None = None, limit: int = 50) -> list[tuple[CrawlRun, str]]:
+        """The latest runs (of one source, or of all), newest first, with their source's key."""
         with self.session() as session:
-            query = select(CrawlRun).join(Source).order_by(CrawlRun.id.desc()).limit(limit)
+            query = select(CrawlRun, Source.key).join(Source).order_by(CrawlRun.id.desc()).limit(limit)
             if source_key:
                 query = query.where(Source.key == source_key)
-            return list(session.scalars(query))
+            return [(run, key) for run, key in session.execute(query)]
 
     # What is known
 

@@ -267,10 +267,20 @@ def extract(file: IO[bytes], url: str, source_key: str | None, sources_file: str
 
 @cli.command()
 @click.option("--sources", "sources_file", metavar="FILE", help=SOURCES_HELP)
-@click.option("--json", "as_json", is_flag=True, help="Print the registry as JSON.")
-def sources(sources_file: str | None, as_json: bool) -> None:
-    """List the sources zwgk knows: key, bureau, platform and columns."""
+@click.option("--json", "as_json", is_flag=True, help="Print the registry (with --health: the health) as JSON.")
+@click.option("--health", is_flag=True, help="Show each source's last run, last success and failure streak.")
+@db_option
+def sources(sources_file: str | None, as_json: bool, health: bool, db_url: str | None) -> None:
+    """List the sources zwgk knows: key, bureau, platform and columns.
+
+    With --health, say how each source's crawls have gone: the last run and its
+    status, the last healthy completed run, how many runs in a row failed or
+    looked broken, and why (see `zwgk runs` for every run).
+    """
     registry = load_registry(sources_file)
+    if health:
+        _print_health(list(registry), as_json, db_url)
+        return
     if as_json:
         click.echo(json.dumps(
             {key: {"name": s.name, "host": s.host, "platform": s.platform, "level": s.level,
@@ -281,6 +291,71 @@ def sources(sources_file: str | None, as_json: bool) -> None:
         click.echo(f"{source.key:<12} {source.name}  [{source.platform}]  {source.host}")
         for column in source.columns:
             click.echo(f"{'':<12} {column}")
+
+
+def _print_health(keys: list[str], as_json: bool, db_url: str | None) -> None:
+    from archive.health import source_health
+    from archive.store import china_time
+
+    archive = open_archive_or_fail(db_url)
+    with archive_errors():
+        report = source_health(archive, keys)
+    rows = [{"source": h.key, "last_run": china_time(h.last_run.started_at) if h.last_run else None,
+             "last_status": h.last_run.status if h.last_run else None, "last_success": china_time(h.last_success),
+             "failure_streak": h.failure_streak, "problem": h.problem} for h in report]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{'source':<12} {'last run':<19} {'status':<11} {'last success':<19} {'streak':>6}  problem")
+    for row in rows:
+        click.echo(f"{row['source']:<12} {row['last_run'] or 'never':<19} {row['last_status'] or '—':<11} "
+                   f"{row['last_success'] or 'never':<19} {row['failure_streak']:>6}  {row['problem'] or ''}")
+
+
+@cli.command()
+@click.argument("source", required=False)
+@click.option("-n", "--limit", type=click.IntRange(1, 100_000), default=20, show_default=True,
+              help="How many runs to list, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+@db_option
+def runs(source: str | None, limit: int, as_json: bool, db_url: str | None) -> None:
+    """List crawl runs (of SOURCE, or of every source), newest first.
+
+    Columns: when it started (China time), how long it took, list and notice
+    pages fetched, new, changed and unchanged notices, 304 answers, errors, the
+    run's status, and why the run says the source looks broken (if it does).
+    """
+    from archive.store import china_time
+
+    archive = open_archive_or_fail(db_url)
+    with archive_errors():
+        rows = [{"id": run.id, "source": key, "started": china_time(run.started_at),
+                 "seconds": round((run.finished_at - run.started_at).total_seconds()) if run.finished_at else None,
+                 "pages": run.pages, "new": run.new, "changed": run.changed, "unchanged": run.unchanged,
+                 "not_modified": run.not_modified, "errors": run.errors, "status": run.status,
+                 "problem": run.problem, "message": run.message}
+                for run, key in archive.runs(source, limit)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo(f"no runs of {source} yet" if source else "no runs yet", err=True)
+        return
+    click.echo(f"{'run':>5} {'source':<12} {'started':<19} {'took':>6} {'pages':>6} {'new':>5} {'changed':>7} "
+               f"{'unchanged':>9} {'304':>5} {'errors':>6} status")
+    for row in rows:
+        took = _duration(row["seconds"])
+        status = row["status"] + (f" (broken: {row['problem']})" if row["problem"] else "")
+        click.echo(f"{row['id']:>5} {row['source']:<12} {row['started']:<19} {took:>6} {row['pages']:>6} "
+                   f"{row['new']:>5} {row['changed']:>7} {row['unchanged']:>9} {row['not_modified']:>5} "
+                   f"{row['errors']:>6} {status}")
+
+
+def _duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{seconds}s" if seconds < 60 else f"{seconds // 60}m{seconds % 60:02d}s" if seconds < 3600 \
+        else f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 @cli.command()
@@ -328,6 +403,83 @@ def doctor() -> None:
         missing += reader is None
     if missing:
         click.echo(f"{missing} format(s) cannot be read here; their attachments are kept with the reason.", err=True)
+
+
+CONFIG_HELP = "Config file (TOML, see README), else $ZWGK_CONFIG, else ./zwgk.toml if present."
+
+
+@cli.group()
+def schedule() -> None:
+    """Harvest every source on its timetable (nightly by default).
+
+    \b
+    Each source has one job: by default nightly at a minute of its own between
+    01:00 and 05:00 China time; a source's `schedule` in the registry or the
+    [schedule] table of zwgk.toml changes that. Jobs live in the archive
+    database, so a restart keeps them, and a night missed while the scheduler
+    was down is crawled once when it is back.
+    """
+
+
+def _harvester(db_url: str | None, sources_file: str | None, config_file: str | None, settings: tuple[str, ...] = ()):
+    from scheduler import ConfigError, Harvester, load_schedule_config
+
+    load_registry(sources_file)  # a broken registry is reported as such
+    for item in settings:
+        if "=" not in item or item.startswith("="):
+            raise click.UsageError(f"-s takes NAME=VALUE, got {item!r}")
+    try:
+        config = load_schedule_config(config_file)
+        with archive_errors():
+            return Harvester(db_url, sources_file, config, settings)
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from error
+
+
+@schedule.command("run")
+@click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
+@click.option("--sources", "sources_file", metavar="FILE", help=SOURCES_HELP)
+@click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
+              help="A Scrapy setting for every scheduled crawl (repeatable).")
+@db_option
+def schedule_run(config_file: str | None, sources_file: str | None, settings: tuple[str, ...],
+                 db_url: str | None) -> None:
+    """Run the scheduler in the foreground until SIGTERM or Ctrl-C.
+
+    Each crawl runs as `zwgk crawl SOURCE` in a process of its own, with the
+    time limit of the config (3 hours by default); at most max_parallel (2) at
+    once. Only one scheduler per archive is active: another one started
+    against the same database stands by and takes over if the first dies.
+    SIGTERM lets running crawls finish the notice in hand, then exits.
+    """
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    harvester = _harvester(db_url, sources_file, config_file, settings)
+    harvester.serve(on_standby=lambda message: click.echo(message, err=True))
+    click.echo("scheduler stopped", err=True)
+
+
+@schedule.command("list")
+@click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
+@click.option("--sources", "sources_file", metavar="FILE", help=SOURCES_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the jobs as JSON.")
+@db_option
+def schedule_list(config_file: str | None, sources_file: str | None, as_json: bool, db_url: str | None) -> None:
+    """Show each source's job: its timetable and its next run (China time, or the config's zone)."""
+    harvester = _harvester(db_url, sources_file, config_file)
+    with archive_errors():
+        jobs = harvester.planned_jobs()
+    rows = [{"source": job.key, "timetable": job.timetable,
+             "next_run": job.next_run.strftime("%Y-%m-%dT%H:%M:%S%z") if job.next_run else None, "state": job.state}
+            for job in jobs]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{'source':<12} {'timetable':<16} {'next run':<25} state")
+    for row in rows:
+        click.echo(f"{row['source']:<12} {row['timetable'] or '—':<16} {row['next_run'] or '—':<25} {row['state']}")
 
 
 @cli.group()

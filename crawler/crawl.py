@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from dataclasses import dataclass
 
 from scrapy.crawler import CrawlerProcess
@@ -71,6 +72,9 @@ def run_crawls(sources: list[SourceConfig], settings: Settings, full: bool = Fal
     Each source is crawled only while this process holds its lease in the archive,
     so two crawls of one source never run at once, wherever they were started.
     """
+    # Until Scrapy installs its graceful handlers (once the reactor runs), SIGTERM aborts
+    # at once; the finally below still releases the leases.
+    signal.signal(signal.SIGTERM, _abort)
     archive = open_archive(settings.get("ZWGK_DB"))
     leases, skipped = [], {}
     for source in sources:
@@ -101,6 +105,10 @@ def run_crawls(sources: list[SourceConfig], settings: Settings, full: bool = Fal
         archive.close()
     return [skipped.get(source.key) or _summary(source.key, crawlers[source.key].stats.get_stats())
             for source in sources]
+
+
+def _abort(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name} before crawling began")
 
 
 def _summary(key: str, stats: dict) -> RunSummary:

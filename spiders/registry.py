@@ -36,10 +36,12 @@ class SourceConfig:
     body_selectors: tuple[str, ...] = ()
     title_selectors: tuple[str, ...] = ()
     detail_pattern: str | None = None
+    # When the scheduler crawls it: a crontab line ("30 2 * * *") or "off"; None: a nightly default.
+    schedule: str | None = None
 
 
 REQUIRED = ("name", "host", "platform", "columns")
-OPTIONAL = ("level", "region", "body_selectors", "title_selectors", "detail_pattern")
+OPTIONAL = ("level", "region", "body_selectors", "title_selectors", "detail_pattern", "schedule")
 
 
 def sources_path(path: str | Path | None = None) -> Path:
@@ -81,6 +83,8 @@ def _source(file: Path, key: str, entry: object) -> SourceConfig:
             GenericTranslator().css_to_xpath(selector)
         except SelectorError as error:
             raise fail(f"has a bad CSS selector {selector!r}: {error}") from error
+    if not isinstance(entry.get("schedule", ""), str):
+        raise fail('schedule must be a crontab line such as "30 2 * * *", or "off"')
     if (pattern := entry.get("detail_pattern")) is not None:
         try:
             re.compile(pattern)
@@ -91,4 +95,5 @@ def _source(file: Path, key: str, entry: object) -> SourceConfig:
         columns=tuple(entry["columns"]), level=entry.get("level"), region=entry.get("region"),
         body_selectors=tuple(entry.get("body_selectors", ())),
         title_selectors=tuple(entry.get("title_selectors", ())), detail_pattern=pattern,
+        schedule=entry.get("schedule"),
     )

@@ -128,7 +128,7 @@ def test_runs_record_their_counts(archive) -> None:
     run_id = archive.start_run("shanghai")
     save(archive, page(), run_id=run_id)
     archive.finish_run(run_id, "completed", {"pages": 3, "new": 1})
-    run = archive.runs("shanghai")[0]
+    run = archive.runs("shanghai")[0][0]
     assert (run.status, run.pages, run.new, run.finished_at is not None) == ("completed", 3, 1, True)
     assert archive.events()[0].run_id == run_id
     assert count(archive, CrawlRun) == 1
@@ -154,3 +154,33 @@ def test_schema_revision_constant_is_the_newest_migration(sqlite_url: str) -> No
     from archive.db import SCHEMA_REVISION, create_archive_engine, head_revision
 
     assert head_revision(create_archive_engine(sqlite_url)) == SCHEMA_REVISION
+
+
+def test_a_run_that_archived_new_notices_without_finishing_its_walk_forbids_stopping_early(archive) -> None:
+    assert not archive.list_walk_completed("shanghai")
+    walked = archive.start_run("shanghai")
+    save(archive, page(), run_id=walked)
+    archive.finish_run(walked, "completed", {"new": 1}, walked_to_end=True)
+    assert archive.list_walk_completed("shanghai")
+    idle = archive.start_run("shanghai")  # failed at once: archived nothing, so left no gap
+    archive.finish_run(idle, "failed", {})
+    assert archive.list_walk_completed("shanghai")
+    killed = archive.start_run("shanghai")  # archived the top of a list, then died
+    save(archive, page(), url=URL.replace(".html", "_2.html"), run_id=killed)
+    assert not archive.list_walk_completed("shanghai")
+    archive.close_abandoned_runs("shanghai")
+    again = archive.start_run("shanghai")
+    archive.finish_run(again, "completed", {}, walked_to_end=True)
+    assert archive.list_walk_completed("shanghai")
+
+
+def test_a_lease_has_one_holder_at_a_time(archive) -> None:
+    from archive.leases import Lease, LeaseTaken
+
+    with Lease(archive, "crawl:shanghai", holder="a"):
+        with pytest.raises(LeaseTaken, match="held by a"):
+            Lease(archive, "crawl:shanghai", holder="b").acquire()
+        with Lease(archive, "crawl:yunnan", holder="b"):
+            pass
+    with Lease(archive, "crawl:shanghai", holder="b"):
+        pass
