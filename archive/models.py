@@ -139,6 +139,19 @@ class Version(Base):
     )
 
 
+class SearchText(Base):
+    """The normalised text search looks in, one row per version (archive.textindex).
+
+    Its tokens are indexed beside it: in the FTS5 table ``search_fts`` (rowid =
+    version id) on SQLite, in a GIN-indexed ``tokens tsvector`` column on PostgreSQL;
+    both are made by migration 0004 and kept by archive.search.
+    """
+
+    __tablename__ = "search_texts"
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+
+
 class Attachment(Base):
     """A file attached to a version of a notice: its bytes (in raw_pages) and its text, or why not."""
 

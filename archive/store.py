@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from .models import Attachment, CrawlError, CrawlRun, Document, Event, RawPage, Source, Version, utcnow
 from .revisits import GONE_AFTER_MISSING_CHECKS, RevisitPolicy
+from .search import Query, Searcher, SearchResult, index_version, version_parts
 from .urls import canonical_url
 
 Outcome = Literal["new", "changed", "unchanged"]
@@ -268,6 +269,8 @@ class Archive:
                 session.flush()
                 for position, attachment in enumerate(attachments):
                     self._add_attachment(session, version.id, position, attachment)
+                session.flush()
+                index_version(session.connection(), version.id, version_parts(version, [a.text for a in attachments]))
                 outcome: Outcome = "new" if latest is None else "changed"
                 self._add_event(session, document.id, version.id, run_id, outcome, seen_at)
                 return SaveResult(outcome, document.id, version.number)
@@ -392,6 +395,8 @@ class Archive:
             for position, attachment in enumerate(attachments):
                 self._add_attachment(session, version_id, position, attachment)
             session.flush()
+            index_version(session.connection(), version_id, version_parts(version, [a.text for a in attachments]),
+                          replace=True)
             session.refresh(version)
             new = ({name: getattr(version, name) for name in VERSION_FIELDS}, version.content_hash,
                    [(a.url, a.name, a.sha256, a.format, a.text, a.error) for a in version.attachments])
@@ -424,6 +429,12 @@ class Archive:
         session.add(Event(document_id=document_id, version_id=version_id, run_id=run_id, kind=kind, at=at))
 
     # Reading
+
+    def search(self, query: Query, all_versions: bool = False, sort: str = "relevance", limit: int = 20,
+               offset: int = 0, facets: bool = True) -> SearchResult:
+        """Run a parsed query (archive.search.parse_query): the hits of one page, the total and the facets."""
+        with self.session() as session:
+            return Searcher(session).search(query, all_versions, sort, limit, offset, facets)
 
     def find_document(self, key: str) -> Document | None:
         """A document by id (digits) or by any URL of it, with its versions loaded."""

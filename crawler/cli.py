@@ -137,6 +137,76 @@ def crawl(sources: tuple[str, ...], all_sources: bool, full: bool, revisit: bool
         sys.exit(1)
 
 
+@cli.command(context_settings={"ignore_unknown_options": True})  # lets `-收费` through as a NOT term
+@click.argument("query", nargs=-1, required=True)
+@click.option("--source", help="Only these sources (comma-separated keys).")
+@click.option("--doc-type", help="Only this 文种, e.g. 通知, 办法, 批复.")
+@click.option("--issuer", help="Only notices whose issuer (发布机构) contains this.")
+@click.option("--docno", metavar="PREFIX", help="Only this 文号 prefix, e.g. 沪交办.")
+@click.option("--year", help="Only notices published in this year.")
+@click.option("--from", "date_from", metavar="DATE", help="Published on or after (YYYY[-MM[-DD]]).")
+@click.option("--to", "date_to", metavar="DATE", help="Published on or before (YYYY[-MM[-DD]]).")
+@click.option("--sort", type=click.Choice(("relevance", "date", "oldest")), default="relevance", show_default=True)
+@click.option("--all-versions", is_flag=True, help="Search every version, not only each notice's latest.")
+@click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many hits (paging).")
+@click.option("--json", "as_json", is_flag=True, help="Print hits, total and facets as JSON.")
+@db_option
+def search(query: tuple[str, ...], source: str | None, doc_type: str | None, issuer: str | None, docno: str | None,
+           year: str | None, date_from: str | None, date_to: str | None, sort: str, all_versions: bool, limit: int,
+           offset: int, as_json: bool, db_url: str | None) -> None:
+    """Search the archive in Chinese (simplified and traditional find each other).
+
+    \b
+    Any string of one or more characters finds exactly the notices holding it:
+      zwgk search 公路                       a 2-character word
+      zwgk search 公路 规划                  both (AND)
+      zwgk search '港口 OR 航道' -收费        either, without 收费
+      zwgk search '"工作要点"' --docno 沪交办 --year 2024
+      zwgk search 通知 source:shanghai doc_type:通知 from:2024-01 to:2024-06
+    Filters can be written in the query (source:, doc_type:, issuer:, docno:,
+    year:, from:, to:) or given as options; they are the same language alert
+    rules use. Title, 文号, body and attachment texts are searched.
+    """
+    from archive.search import QueryError, parse_query
+
+    try:
+        parsed = parse_query(" ".join(query), source=source, doc_type=doc_type, issuer=issuer, docno=docno,
+                             year=year, **{"from": date_from, "to": date_to})
+    except QueryError as error:
+        raise click.UsageError(str(error)) from error
+    archive = open_archive_or_fail(db_url)
+    with archive_errors():
+        result = archive.search(parsed, all_versions=all_versions, sort=sort, limit=limit, offset=offset)
+    if as_json:
+        click.echo(json.dumps({"total": result.total, "hits": [hit.__dict__ for hit in result.hits],
+                               "facets": result.facets}, ensure_ascii=False, indent=2, default=list))
+        return
+    colour = sys.stdout.isatty()
+    for hit in result.hits:
+        version = f" v{hit.version}/{hit.versions}" if all_versions or hit.versions > 1 else ""
+        click.echo(click.style(f"{hit.title or '(no title)'}", bold=True) if colour else hit.title or "(no title)")
+        click.echo(f"  {hit.published_at or '—'}  {hit.source}  {hit.doc_number or ''}  {hit.issuer or ''}{version}")
+        click.echo(f"  {hit.url}  (id {hit.document_id})")
+        click.echo(f"  {_highlight(hit.snippet, hit.highlights, colour)}")
+        click.echo("")
+    shown = f"{offset + 1}–{offset + len(result.hits)} of " if result.hits else ""
+    click.echo(f"{shown}{result.total} {'versions' if all_versions else 'notices'}", err=True)
+    for name, counts in result.facets.items():
+        if counts:
+            click.echo(f"  {name}: " + ", ".join(f"{value} ({n})" for value, n in counts[:8]), err=True)
+
+
+def _highlight(snippet: str, spans, colour: bool) -> str:
+    """Mark each match: bold on a terminal, 【…】 elsewhere."""
+    pieces, last = [], 0
+    for start, end in spans:
+        match = snippet[start:end]
+        pieces += [snippet[last:start], click.style(match, bold=True, fg="red") if colour else f"【{match}】"]
+        last = end
+    return "".join(pieces + [snippet[last:]]).replace("\n", " ")
+
+
 EXPORT_FORMATS = ("jsonl", "csv")
 
 
