@@ -333,7 +333,8 @@ class Searcher:
             return or_(*(self.condition(operand) for operand in node.operands))
         return true()
 
-    def _where(self, query: Query, all_versions: bool) -> list[ColumnElement[bool]]:
+    def where(self, query: Query, all_versions: bool) -> list[ColumnElement[bool]]:
+        """The conditions of a query with its filters (and, unless ``all_versions``, latest versions only)."""
         where = [self.condition(query.condition)] if query.condition is not None else []
         if not all_versions:
             where.append(Version.number == Document.version_count)
@@ -355,17 +356,18 @@ class Searcher:
             where.append(Version.published_at < _after(filters["to"]))
         return where
 
-    def _base(self, *columns):
+    def select_versions(self, *columns):
+        """A select over versions joined with their document, source and search text."""
         return (select(*columns).select_from(Version)
                 .join(Document, Version.document_id == Document.id).join(Source, Document.source_id == Source.id)
                 .join(SearchText, SearchText.version_id == Version.id))
 
     def search(self, query: Query, all_versions: bool = False, sort: str = "relevance", limit: int = 20,
                offset: int = 0, facets: bool = True) -> SearchResult:
-        where = self._where(query, all_versions)
-        total = self.session.scalar(self._base(func.count()).where(*where))
+        where = self.where(query, all_versions)
+        total = self.session.scalar(self.select_versions(func.count()).where(*where))
         rows = self.session.execute(
-            self._base(Version, Document.version_count, Document.url, Source.key, SearchText.text)
+            self.select_versions(Version, Document.version_count, Document.url, Source.key, SearchText.text)
             .where(*where).order_by(*self._order(query, sort)).limit(limit).offset(offset)).all()
         terms = query.terms()
         hits = [_hit(version, versions, url, key, normalised, terms) for version, versions, url, key, normalised in rows]
@@ -391,7 +393,7 @@ class Searcher:
         for name, column in (("source", Source.key), ("year", func.substr(Version.published_at, 1, 4)),
                              ("doc_type", Version.doc_type), ("issuer", Version.issuer)):
             count = func.count().label("n")
-            rows = self.session.execute(self._base(column, count).where(*where, column.is_not(None))
+            rows = self.session.execute(self.select_versions(column, count).where(*where, column.is_not(None))
                                         .group_by(column).order_by(desc(count), column).limit(top)).all()
             result[name] = [(value, n) for value, n in rows]
         return result

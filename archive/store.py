@@ -19,7 +19,17 @@ from sqlalchemy import Engine, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from .models import Attachment, CrawlError, CrawlRun, Document, Event, RawPage, Source, Version, utcnow
+from .models import (
+    Attachment,
+    CrawlError,
+    CrawlRun,
+    Document,
+    Event,
+    RawPage,
+    Source,
+    Version,
+    utcnow,
+)
 from .revisits import GONE_AFTER_MISSING_CHECKS, RevisitPolicy
 from .search import Query, Searcher, SearchResult, index_version, version_parts
 from .urls import canonical_url
@@ -459,13 +469,14 @@ class Archive:
                 query = query.where(Event.document_id == document_id)
             return list(session.scalars(query))
 
-    def iter_records(self, all_versions: bool = False, batch: int = 500) -> Iterator[dict[str, object]]:
-        """Export records: each document's latest version, or every version, oldest document first."""
+    def iter_records(self, all_versions: bool = False, search: Query | None = None,
+                     batch: int = 500) -> Iterator[dict[str, object]]:
+        """Export records: each document's latest version, or every version, oldest document first;
+        with ``search``, only those matching it. Rows are read in batches: memory stays flat."""
         with self.session() as session:
-            query = (select(Version, Document, Source.key).join(Document, Version.document_id == Document.id)
-                     .join(Source, Document.source_id == Source.id))
-            if not all_versions:
-                query = query.where(Version.number == Document.version_count)
+            searcher = Searcher(session)
+            query = searcher.select_versions(Version, Document, Source.key).where(
+                *searcher.where(search or Query(None), all_versions))
             query = (query.options(selectinload(Version.attachments)).order_by(Document.id, Version.number)
                      .execution_options(yield_per=batch))
             for version, document, source_key in session.execute(query):

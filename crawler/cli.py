@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import csv
+import functools
 import json
 import os
 import sys
@@ -27,9 +27,10 @@ def db_option(command):
 @contextmanager
 def archive_errors() -> Iterator[None]:
     """Turn the archive's errors into one line for the user: a bad URL is bad usage (exit 2)."""
+    from sqlalchemy.exc import OperationalError
+
     from archive import ArchiveError
     from archive.db import DatabaseURLError
-    from sqlalchemy.exc import OperationalError
 
     try:
         yield
@@ -137,23 +138,47 @@ def crawl(sources: tuple[str, ...], all_sources: bool, full: bool, revisit: bool
         sys.exit(1)
 
 
+FILTERS = (("source", "Only these sources (comma-separated keys)."),
+           ("doc_type", "Only this 文种, e.g. 通知, 办法, 批复."),
+           ("issuer", "Only notices whose issuer (发布机构) contains this."),
+           ("docno", "Only this 文号 prefix, e.g. 沪交办."),
+           ("year", "Only notices published in this year."),
+           ("from", "Published on or after this date (YYYY[-MM[-DD]])."),
+           ("to", "Published on or before this date (YYYY[-MM[-DD]])."))
+
+
+def filter_options(command):
+    """Add the search filters as options (they can also be written in a query as name:value);
+    the command receives them as one ``filters`` dict."""
+    @functools.wraps(command)
+    def run(**kwargs):
+        return command(filters={name: kwargs.pop(f"filter_{name}") for name, _ in FILTERS}, **kwargs)
+
+    for name, help_text in reversed(FILTERS):
+        run = click.option("--" + name.replace("_", "-"), f"filter_{name}",
+                           metavar="DATE" if name in ("from", "to") else "TEXT", help=help_text)(run)
+    return run
+
+
+def parse_search(query: str, filters: dict[str, str | None]):
+    from archive.search import QueryError, parse_query
+
+    try:
+        return parse_query(query, **filters)
+    except QueryError as error:
+        raise click.UsageError(str(error)) from error
+
+
 @cli.command(context_settings={"ignore_unknown_options": True})  # lets `-收费` through as a NOT term
 @click.argument("query", nargs=-1, required=True)
-@click.option("--source", help="Only these sources (comma-separated keys).")
-@click.option("--doc-type", help="Only this 文种, e.g. 通知, 办法, 批复.")
-@click.option("--issuer", help="Only notices whose issuer (发布机构) contains this.")
-@click.option("--docno", metavar="PREFIX", help="Only this 文号 prefix, e.g. 沪交办.")
-@click.option("--year", help="Only notices published in this year.")
-@click.option("--from", "date_from", metavar="DATE", help="Published on or after (YYYY[-MM[-DD]]).")
-@click.option("--to", "date_to", metavar="DATE", help="Published on or before (YYYY[-MM[-DD]]).")
+@filter_options
 @click.option("--sort", type=click.Choice(("relevance", "date", "oldest")), default="relevance", show_default=True)
 @click.option("--all-versions", is_flag=True, help="Search every version, not only each notice's latest.")
 @click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many hits (paging).")
 @click.option("--json", "as_json", is_flag=True, help="Print hits, total and facets as JSON.")
 @db_option
-def search(query: tuple[str, ...], source: str | None, doc_type: str | None, issuer: str | None, docno: str | None,
-           year: str | None, date_from: str | None, date_to: str | None, sort: str, all_versions: bool, limit: int,
+def search(query: tuple[str, ...], filters: dict[str, str | None], sort: str, all_versions: bool, limit: int,
            offset: int, as_json: bool, db_url: str | None) -> None:
     """Search the archive in Chinese (simplified and traditional find each other).
 
@@ -168,13 +193,7 @@ def search(query: tuple[str, ...], source: str | None, doc_type: str | None, iss
     year:, from:, to:) or given as options; they are the same language alert
     rules use. Title, 文号, body and attachment texts are searched.
     """
-    from archive.search import QueryError, parse_query
-
-    try:
-        parsed = parse_query(" ".join(query), source=source, doc_type=doc_type, issuer=issuer, docno=docno,
-                             year=year, **{"from": date_from, "to": date_to})
-    except QueryError as error:
-        raise click.UsageError(str(error)) from error
+    parsed = parse_search(" ".join(query), filters)
     archive = open_archive_or_fail(db_url)
     with archive_errors():
         result = archive.search(parsed, all_versions=all_versions, sort=sort, limit=limit, offset=offset)
@@ -207,55 +226,57 @@ def _highlight(snippet: str, spans, colour: bool) -> str:
     return "".join(pieces + [snippet[last:]]).replace("\n", " ")
 
 
-EXPORT_FORMATS = ("jsonl", "csv")
-
-
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="jsonl", show_default=True,
-              help="jsonl: one JSON object a line; csv: attachments as a JSON list in one column.")
+@click.option("--format", "fmt", type=click.Choice(("jsonl", "csv", "parquet")), default="jsonl", show_default=True,
+              help="jsonl: one JSON object a line; csv: attachments as a JSON list in one column; "
+                   "parquet: typed columns, attachments as a list of structs (needs -o).")
 @click.option("--all-versions", is_flag=True, help="One record per version instead of per document.")
+@click.option("-q", "--query", default="", help="Only notices matching this search (see `zwgk search --help`).")
+@filter_options
+@click.option("--bom", is_flag=True, help="CSV: start with a byte-order mark, so Excel reads the Chinese text.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
 @db_option
-def export(fmt: str, all_versions: bool, output: str | None, db_url: str | None) -> None:
+def export(fmt: str, all_versions: bool, query: str, filters: dict[str, str | None], bom: bool, output: str | None,
+           db_url: str | None) -> None:
     """Export the archive: each notice's latest version, or every version.
 
     Fields: source, url, title, doc_number, index_number, issuer, written_date,
     published_at, disclosure, doc_type, body, body_original, attachments,
     version, versions, first_seen, last_changed, content_hash, and more.
     Dates are ISO 8601 in China time; absent values are null (empty in CSV).
+    Records are streamed, so memory stays flat for any size of archive.
+
+    \b
+      zwgk export --format csv --bom -o notices.csv
+      zwgk export --format parquet --all-versions -o versions.parquet
+      zwgk export -q '工作要点' --source shanghai --year 2024 -o plans.jsonl
     """
+    from archive.export import write_csv, write_jsonl, write_parquet
+
+    if fmt == "parquet" and not output:
+        raise click.UsageError("--format parquet writes a file: give -o FILE")
+    if bom and fmt != "csv":
+        raise click.UsageError("--bom is for --format csv")
+    search = parse_search(query, filters) if query or any(filters.values()) else None
     archive = open_archive_or_fail(db_url)
-    records = archive.iter_records(all_versions=all_versions)
+    records = archive.iter_records(all_versions=all_versions, search=search)
     try:
-        with _output(output) as stream:
-            count = (_write_jsonl if fmt == "jsonl" else _write_csv)(records, stream)
+        with archive_errors(), _output(output, binary=fmt == "parquet") as stream:
+            if fmt == "parquet":
+                count = write_parquet(records, stream)
+            else:
+                count = write_csv(records, stream, bom) if fmt == "csv" else write_jsonl(records, stream)
+    except BrokenPipeError:  # `zwgk export | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
     except OSError as error:
         raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from error
     if output:
         click.echo(f"wrote {count} records to {output}", err=True)
 
 
-def _write_jsonl(records: Iterator[dict], stream: IO[str]) -> int:
-    count = 0
-    for count, record in enumerate(records, 1):
-        stream.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return count
-
-
-def _write_csv(records: Iterator[dict], stream: IO[str]) -> int:
-    from archive.store import EXPORT_FIELDS
-
-    writer = csv.DictWriter(stream, fieldnames=EXPORT_FIELDS)
-    writer.writeheader()
-    count = 0
-    for count, record in enumerate(records, 1):
-        writer.writerow({key: json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
-                         for key, value in record.items()})
-    return count
-
-
 @contextmanager
-def _output(path: str | None) -> Iterator[IO[str]]:
+def _output(path: str | None, binary: bool = False) -> Iterator[IO]:
     """stdout, or a file written whole: a temporary file renamed into place, never a half-written one."""
     if path is None:
         yield sys.stdout
@@ -263,7 +284,7 @@ def _output(path: str | None) -> Iterator[IO[str]]:
     target = Path(path)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+        with (os.fdopen(handle, "wb") if binary else os.fdopen(handle, "w", encoding="utf-8", newline="")) as stream:
             yield stream
         umask = os.umask(0)
         os.umask(umask)
@@ -284,9 +305,7 @@ def show(document: str, version_number: int | None, as_json: bool, db_url: str |
     from archive.store import china_time, export_record
 
     archive = open_archive_or_fail(db_url)
-    found = archive.find_document(document)
-    if found is None:
-        raise click.ClickException(f"no archived notice {document!r}")
+    found = _find_or_fail(archive, document)
     versions = {version.number: version for version in found.versions}
     number = found.version_count if version_number is None else version_number
     if number not in versions:
@@ -309,6 +328,118 @@ def show(document: str, version_number: int | None, as_json: bool, db_url: str |
     click.echo("versions:")
     for version in found.versions:
         click.echo(f"  {version.number:>3}  {china_time(version.seen_at)}  {version.content_hash[:12]}  {version.title or ''}")
+
+
+def _find_or_fail(archive, document: str):
+    with archive_errors():
+        found = archive.find_document(document)
+    if found is None:
+        raise click.ClickException(f"no archived notice {document!r} (give its URL or document id)")
+    return found
+
+
+@cli.command()
+@click.argument("document")
+@click.option("--json", "as_json", is_flag=True, help="Print the versions and events as JSON.")
+@db_option
+def history(document: str, as_json: bool, db_url: str | None) -> None:
+    """Every version of a notice (by URL or document id): when it was seen, and what changed.
+
+    Each line names the fields that differ from the version before and how many
+    lines of text were added and removed; `zwgk diff` shows the changes
+    themselves. Events (gone, restored) are listed with their time.
+    """
+    from archive.diff import diff_records
+    from archive.store import china_time, export_record
+
+    archive = open_archive_or_fail(db_url)
+    found = _find_or_fail(archive, document)
+    records = [export_record(found.source.key, found, version) for version in found.versions]
+    rows = []
+    for previous, record in zip([None, *records], records):
+        change = diff_records(previous, record) if previous else None
+        rows.append({"version": record["version"], "seen_at": record["version_seen_at"], "title": record["title"],
+                     "content_hash": record["content_hash"],
+                     "changed_fields": [name for name, _, _ in change.fields] if change else [],
+                     "lines_added": len(change.added) if change else None,
+                     "lines_removed": len(change.removed) if change else None})
+    events = [{"kind": event.kind, "at": china_time(event.at)} for event in archive.events(found.id)]
+    if as_json:
+        click.echo(json.dumps({"document_id": found.id, "url": found.url, "status": found.status,
+                               "versions": rows, "events": events}, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{found.url}  (id {found.id}, {found.status}, {found.version_count} versions)")
+    for row in rows:
+        if row["lines_added"] is None:
+            what = "first seen"
+        else:
+            fields = ", ".join(row["changed_fields"])
+            what = f"+{row['lines_added']} −{row['lines_removed']} lines" + (f"; {fields}" if fields else "")
+        click.echo(f"  v{row['version']:<3} {row['seen_at']}  {row['content_hash'][:12]}  {what}  {row['title'] or ''}")
+    for event in events:
+        if event["kind"] in ("gone", "restored"):
+            click.echo(f"  {event['kind']:<7} {event['at']}")
+
+
+@cli.command()
+@click.argument("document")
+@click.argument("versions", nargs=-1, type=int)
+@click.option("-U", "--context", type=click.IntRange(0, 1000), default=2, show_default=True,
+              help="Unchanged lines shown around each change.")
+@click.option("--json", "as_json", is_flag=True, help="Print the changed fields and lines as JSON.")
+@db_option
+def diff(document: str, versions: tuple[int, ...], context: int, as_json: bool, db_url: str | None) -> None:
+    """What changed in a notice between two versions (default: the last two).
+
+    \b
+      zwgk diff https://jtw.sh.gov.cn/…html         the latest change
+      zwgk diff 12 1 3                              version 1 against version 3
+    Changed fields first, then the text: '-' lines removed, '+' lines added, and
+    within a changed line the characters removed [-…-] and added {+…+}.
+    """
+    from archive.diff import diff_records
+    from archive.store import export_record
+
+    archive = open_archive_or_fail(db_url)
+    found = _find_or_fail(archive, document)
+    if len(versions) not in (0, 2):
+        raise click.UsageError("give two version numbers, or none for the last two")
+    old, new = versions or (max(found.version_count - 1, 1), found.version_count)
+    by_number = {version.number: version for version in found.versions}
+    for number in (old, new):
+        if number not in by_number:
+            raise click.ClickException(f"{document} has versions 1–{found.version_count}, not {number}")
+    change = diff_records(export_record(found.source.key, found, by_number[old]),
+                          export_record(found.source.key, found, by_number[new]), context)
+    if as_json:
+        click.echo(json.dumps({"old": old, "new": new,
+                               "fields": [{"name": n, "old": a, "new": b} for n, a, b in change.fields],
+                               "lines": [{"op": line.op, "text": line.text} for line in change.lines]},
+                              ensure_ascii=False, indent=2))
+        return
+    colour = sys.stdout.isatty()
+    click.echo(f"{found.url}: version {old} → {new}")
+    if change.unchanged:
+        click.echo("no difference")
+    for name, before, after in change.fields:
+        click.echo(f"{name}: {before if before is not None else '—'} → {after if after is not None else '—'}")
+    for line in change.lines:
+        click.echo(_diff_line(line, colour))
+
+
+def _diff_line(line, colour: bool) -> str:
+    if not line.parts:
+        text = f"{line.op} {line.text}"
+        return click.style(text, fg={"-": "red", "+": "green"}.get(line.op)) if colour and line.op != " " else text
+    pieces = []
+    for op, text in line.parts:
+        if op == "=":
+            pieces.append(text)
+        elif colour:
+            pieces.append(click.style(text, fg="red" if op == "-" else "green", bold=True, reverse=True))
+        else:
+            pieces.append(f"[-{text}-]" if op == "-" else f"{{+{text}+}}")
+    return f"{line.op} " + "".join(pieces)
 
 
 @cli.command()

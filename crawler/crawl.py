@@ -10,8 +10,8 @@ from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
 from archive import open_archive, resolve_db_url
-from archive.store import china_time
 from archive.leases import Lease, LeaseTaken
+from archive.store import china_time
 from crawler.middlewares import parse_host_map
 from spiders.loader import spider_class
 from spiders.registry import SourceConfig

@@ -108,7 +108,9 @@ class BackoffRetryMiddleware(RetryMiddleware):
     async def process_request(self, request: Request) -> None:
         delay = request.meta.pop(RETRY_DELAY, None)
         if delay:
-            from twisted.internet import reactor  # the reactor Scrapy installed, not a default one
+            from twisted.internet import (
+                reactor,  # the reactor Scrapy installed, not a default one
+            )
 
             await maybe_deferred_to_future(deferLater(reactor, delay, lambda: None))
 

@@ -16,7 +16,12 @@ from archive import Archive, ArchiveError
 from archive.health import judge_run
 from archive.store import AttachmentFile, RawResponse
 from crawler.archiving import archive_for, source_for
-from crawler.extract import AttachmentLink, ExtractOptions, complete_from_attachments, extract_notice
+from crawler.extract import (
+    AttachmentLink,
+    ExtractOptions,
+    complete_from_attachments,
+    extract_notice,
+)
 from crawler.extract.normalise import normalise_text
 from crawler.extract.sandbox import extract_file_text_safely
 from crawler.items import FetchErrorItem, MissingItem, NotModifiedItem, PageItem

@@ -160,3 +160,35 @@ def test_search_from_the_command_line(corpus, db_url: str) -> None:
     plain = run_zwgk("search", "公路", "--sort", "date", "--db", db_url)
     assert "【公路】" in plain.stdout and f"of {data['total']} notices" in plain.stderr
     assert run_zwgk("search", "公路 year:20x", "--db", db_url).returncode == 2
+
+
+def test_exports_take_the_query_and_filters(corpus, db_url: str, tmp_path) -> None:
+    archive, texts = corpus
+    expected = found(archive, "公路", source="shanghai")
+    lines = run_zwgk("export", "-q", "公路", "--source", "shanghai", "--db", db_url).stdout.splitlines()
+    assert {json.loads(line)["document_id"] for line in lines} == expected
+    assert {json.loads(line)["source"] for line in lines} == {"shanghai"}
+    versions = run_zwgk("export", "-q", "source:shanghai 公路", "--all-versions", "--db", db_url).stdout.splitlines()
+    assert {(json.loads(r)["document_id"], json.loads(r)["version"]) for r in versions} == found(
+        archive, "公路", all_versions=True, source="shanghai")
+
+
+def test_parquet_and_excel_csv_hold_the_same_records_as_json_lines(corpus, db_url: str, tmp_path) -> None:
+    import csv
+
+    import pyarrow.parquet as pq
+
+    records = [json.loads(line) for line in
+               run_zwgk("export", "--all-versions", "--db", db_url).stdout.splitlines()]
+    parquet = tmp_path / "all.parquet"
+    written = run_zwgk("export", "--format", "parquet", "--all-versions", "-o", str(parquet), "--db", db_url)
+    assert written.returncode == 0 and f"wrote {len(records)} records" in written.stderr
+    assert pq.read_table(parquet).to_pylist() == records
+    assert run_zwgk("export", "--format", "parquet", "--db", db_url).returncode == 2  # needs -o
+
+    excel = tmp_path / "all.csv"
+    assert run_zwgk("export", "--format", "csv", "--bom", "--all-versions", "-o", str(excel), "--db", db_url).returncode == 0
+    raw = excel.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfsource,url,title")
+    rows = list(csv.DictReader(excel.open(encoding="utf-8-sig", newline="")))
+    assert [row["title"] for row in rows] == [record["title"] for record in records]

@@ -15,7 +15,11 @@ from dataclasses import asdict, dataclass, field
 
 from .attachments import ATTACHMENT_BLOCKS, AttachmentLink, find_attachments
 from .body import (
-    container_text, drop_furniture, fallback_text, find_body_container, signature_date,
+    container_text,
+    drop_furniture,
+    fallback_text,
+    find_body_container,
+    signature_date,
     take_metadata_tables,
 )
 from .dates import merge_time, parse_date
@@ -23,8 +27,15 @@ from .docnumber import canonical_doc_number, parse_doc_number
 from .doctype import classify_doc_type
 from .encoding import decode_html
 from .html import drop, element_text, inline_text, parse_html
-from .metadata import Labelled, WEAK_FIELDS, read_labelled_fields, read_meta_tags
-from .normalise import content_hash, normalise_text, tidy_inline, tidy_lines, tidy_title, to_simplified
+from .metadata import WEAK_FIELDS, Labelled, read_labelled_fields, read_meta_tags
+from .normalise import (
+    content_hash,
+    normalise_text,
+    tidy_inline,
+    tidy_lines,
+    tidy_title,
+    to_simplified,
+)
 
 EXTRACTOR_VERSION = "1"
 

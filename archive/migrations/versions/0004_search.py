@@ -5,11 +5,10 @@ Revises: 0003
 Create Date: 2026-11-22 17:00:00
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from archive.search import FTS_TABLE, create_index_structures, index_existing_versions
-
 
 revision = "0004"
 down_revision = "0003"
