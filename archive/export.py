@@ -14,24 +14,44 @@ FORMATS = ("jsonl", "csv", "parquet")
 _INTEGER_FIELDS = {"version", "versions", "document_id", "doc_number_year", "doc_number_serial"}
 
 
-def write_jsonl(records: Iterable[dict], stream: IO[str]) -> int:
-    count = 0
-    for count, record in enumerate(records, 1):
-        stream.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return count
+def jsonl_lines(records: Iterable[dict]) -> Iterator[str]:
+    for record in records:
+        yield json.dumps(record, ensure_ascii=False) + "\n"
 
 
-def write_csv(records: Iterable[dict], stream: IO[str], bom: bool = False) -> int:
+def csv_lines(records: Iterable[dict], bom: bool = False) -> Iterator[str]:
     """CSV with a header; ``attachments`` as a JSON list in one cell. ``bom`` lets Excel see UTF-8."""
-    if bom:
-        stream.write("\ufeff")
-    writer = csv.DictWriter(stream, fieldnames=EXPORT_FIELDS)
+    line = _Line()
+    writer = csv.DictWriter(line, fieldnames=EXPORT_FIELDS)
     writer.writeheader()
-    count = 0
-    for count, record in enumerate(records, 1):
+    yield ("\ufeff" if bom else "") + line.take()
+    for record in records:
         writer.writerow({key: json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
                          for key, value in record.items()})
-    return count
+        yield line.take()
+
+
+class _Line:
+    """Where the csv writer puts one row at a time."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def take(self) -> str:
+        text, self.text = self.text, ""
+        return text
+
+
+def write_lines(lines: Iterable[str], stream: IO[str], header: bool = False) -> int:
+    """Write export lines; returns the number of records (lines, less the ``header`` line)."""
+    count = 0
+    for line in lines:
+        stream.write(line)
+        count += 1
+    return count - 1 if header else count
 
 
 def parquet_schema():

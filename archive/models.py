@@ -52,6 +52,9 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.timezone.utc) if value is not None else None
 
 
+CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 

@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from .models import Attachment, Document, SearchText, Source, Version
+from .models import CHINA_TIME, Attachment, Document, SearchText, Source, Version
 from .textindex import (
     index_tokens,
     normalise_for_search,
@@ -285,6 +285,15 @@ class Hit:
     doc_type: str | None
     snippet: str
     highlights: tuple[tuple[int, int], ...]  # (start, end) of each term in the snippet
+    seen_at: str  # when this version was first seen, RFC 3339 in China time
+
+    def snippet_pieces(self) -> list[tuple[str, bool]]:
+        """The snippet as (text, is a match) pieces, for markup that escapes each piece."""
+        pieces, last = [], 0
+        for start, end in self.highlights:
+            pieces += [(self.snippet[last:start], False), (self.snippet[start:end], True)]
+            last = end
+        return [piece for piece in pieces + [(self.snippet[last:], False)] if piece[0]]
 
 
 @dataclass(frozen=True)
@@ -433,7 +442,8 @@ def _hit(version: Version, versions: int, url: str, source: str, normalised: str
     return Hit(version.document_id, version.number, versions, source, url, version.title, version.doc_number,
                version.issuer, version.published_at, version.doc_type,
                ("…" if start else "") + snippet + ("…" if start + width < len(haystack) else ""),
-               tuple(sorted((a + (1 if start else 0), b + (1 if start else 0)) for a, b in _merge(highlights))))
+               tuple(sorted((a + (1 if start else 0), b + (1 if start else 0)) for a, b in _merge(highlights))),
+               version.seen_at.astimezone(CHINA_TIME).isoformat(timespec="seconds"))
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from .models import (
+    CHINA_TIME,
     Attachment,
     CrawlError,
     CrawlRun,
@@ -35,7 +36,6 @@ from .search import Query, Searcher, SearchResult, index_version, version_parts
 from .urls import canonical_url
 
 Outcome = Literal["new", "changed", "unchanged"]
-CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 VERSION_FIELDS = (
     "title", "doc_number", "doc_number_prefix", "doc_number_year", "doc_number_serial", "index_number",
     "issuer", "written_date", "published_at", "disclosure", "doc_type", "topic", "keywords", "column",
@@ -456,6 +456,20 @@ class Archive:
             if document is not None:  # load what callers read after the session closes
                 _ = document.source.key, [list(version.attachments) for version in document.versions]
             return document
+
+    def attachment(self, attachment_id: int) -> tuple[Attachment, bytes | None] | None:
+        """An archived attachment and its bytes (None when the file could not be fetched)."""
+        with self.session() as session:
+            row = session.get(Attachment, attachment_id)
+            if row is None:
+                return None
+            page = session.get(RawPage, row.sha256) if row.sha256 else None
+            return row, zlib.decompress(page.compressed) if page else None
+
+    def source_names(self) -> dict[str, str]:
+        """The archived sources: key -> bureau name."""
+        with self.session() as session:
+            return dict(session.execute(select(Source.key, Source.name).order_by(Source.key)).all())
 
     def raw_page(self, sha256: str) -> bytes | None:
         with self.session() as session:

@@ -207,7 +207,7 @@ def search(query: tuple[str, ...], filters: dict[str, str | None], sort: str, al
         click.echo(click.style(f"{hit.title or '(no title)'}", bold=True) if colour else hit.title or "(no title)")
         click.echo(f"  {hit.published_at or '—'}  {hit.source}  {hit.doc_number or ''}  {hit.issuer or ''}{version}")
         click.echo(f"  {hit.url}  (id {hit.document_id})")
-        click.echo(f"  {_highlight(hit.snippet, hit.highlights, colour)}")
+        click.echo(f"  {_highlight(hit, colour)}")
         click.echo("")
     shown = f"{offset + 1}–{offset + len(result.hits)} of " if result.hits else ""
     click.echo(f"{shown}{result.total} {'versions' if all_versions else 'notices'}", err=True)
@@ -216,14 +216,10 @@ def search(query: tuple[str, ...], filters: dict[str, str | None], sort: str, al
             click.echo(f"  {name}: " + ", ".join(f"{value} ({n})" for value, n in counts[:8]), err=True)
 
 
-def _highlight(snippet: str, spans, colour: bool) -> str:
+def _highlight(hit, colour: bool) -> str:
     """Mark each match: bold on a terminal, 【…】 elsewhere."""
-    pieces, last = [], 0
-    for start, end in spans:
-        match = snippet[start:end]
-        pieces += [snippet[last:start], click.style(match, bold=True, fg="red") if colour else f"【{match}】"]
-        last = end
-    return "".join(pieces + [snippet[last:]]).replace("\n", " ")
+    return "".join((click.style(text, bold=True, fg="red") if colour else f"【{text}】") if marked else text
+                   for text, marked in hit.snippet_pieces()).replace("\n", " ")
 
 
 @cli.command()
@@ -251,7 +247,7 @@ def export(fmt: str, all_versions: bool, query: str, filters: dict[str, str | No
       zwgk export --format parquet --all-versions -o versions.parquet
       zwgk export -q '工作要点' --source shanghai --year 2024 -o plans.jsonl
     """
-    from archive.export import write_csv, write_jsonl, write_parquet
+    from archive.export import csv_lines, jsonl_lines, write_lines, write_parquet
 
     if fmt == "parquet" and not output:
         raise click.UsageError("--format parquet writes a file: give -o FILE")
@@ -264,8 +260,10 @@ def export(fmt: str, all_versions: bool, query: str, filters: dict[str, str | No
         with archive_errors(), _output(output, binary=fmt == "parquet") as stream:
             if fmt == "parquet":
                 count = write_parquet(records, stream)
+            elif fmt == "csv":
+                count = write_lines(csv_lines(records, bom), stream, header=True)
             else:
-                count = write_csv(records, stream, bom) if fmt == "csv" else write_jsonl(records, stream)
+                count = write_lines(jsonl_lines(records), stream)
     except BrokenPipeError:  # `zwgk export | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
@@ -604,6 +602,29 @@ def doctor() -> None:
         missing += reader is None
     if missing:
         click.echo(f"{missing} format(s) cannot be read here; their attachments are kept with the reason.", err=True)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@db_option
+def serve(host: str, port: int, db_url: str | None) -> None:
+    """Serve the archive's read-only web pages and JSON API.
+
+    \b
+    /                   search, with filters, facets and snippets
+    /notices/ID         a notice: metadata, text, attachments, versions, diffs
+    /search.csv|.jsonl  the notices a search matches; /feed.atom its Atom feed
+    /api/…              the JSON API, described at /openapi.json (/api/docs)
+    Nothing can be changed through it; put it behind a reverse proxy to share it.
+    """
+    import uvicorn
+
+    from archive.web import create_app
+
+    app = create_app(open_archive_or_fail(db_url))
+    click.echo(f"serving the archive at http://{host}:{port}/ (Ctrl-C stops)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 CONFIG_HELP = "Config file (TOML, see README), else $ZWGK_CONFIG, else ./zwgk.toml if present."
