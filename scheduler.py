@@ -10,7 +10,7 @@ archive (a lease in the database); another one started against the same archive
 stands by and takes over if the active one dies. SIGTERM or Ctrl-C stops the
 scheduler after its running crawls have finished the notices in hand.
 
-Run it as `zwgk schedule run` (or `python scheduler.py`); `zwgk schedule list`
+After each crawl the alerts run (archive.alerts). Run it as `zwgk schedule run` (or `python scheduler.py`); `zwgk schedule list`
 shows each job and its next run.
 """
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import re
 import signal
 import subprocess
@@ -30,11 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
-
 from apscheduler.events import EVENT_SCHEDULER_STARTED
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -44,17 +38,14 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from archive import Archive, open_archive
+from archive.alerts import Alerts, AlertSettings
+from archive.config import ConfigError, load_table
 from archive.leases import Lease, LeaseTaken
 from spiders.registry import SourceConfig, load_sources
 
 logger = logging.getLogger("zwgk.scheduler")
 JOB_PREFIX = "crawl:"
-CONFIG_FILE = "zwgk.toml"
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-
-class ConfigError(ValueError):
-    """The configuration cannot be used; the message says where and why."""
 
 
 @dataclass(frozen=True)
@@ -72,28 +63,11 @@ class ScheduleConfig:
     sources: dict[str, str] = field(default_factory=dict)
 
 
-def config_path(path: str | Path | None = None) -> Path | None:
-    """``path``, else ``ZWGK_CONFIG``, else ./zwgk.toml when it exists."""
-    chosen = path or os.environ.get("ZWGK_CONFIG")
-    if chosen:
-        return Path(chosen)
-    return Path(CONFIG_FILE) if Path(CONFIG_FILE).exists() else None
-
-
 def load_schedule_config(path: str | Path | None = None) -> ScheduleConfig:
-    file = config_path(path)
-    if file is None:
-        return ScheduleConfig()
-    try:
-        table = tomllib.loads(file.read_text(encoding="utf-8")).get("schedule", {})
-    except OSError as error:
-        raise ConfigError(f"cannot read config file {file}: {error.strerror}") from error
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{file}: {error}") from error
-    known = {"timezone", "window", "jitter_minutes", "time_limit_minutes", "max_parallel", "lease_seconds",
-             "sources"}
-    if unknown := sorted(set(table) - known):
-        raise ConfigError(f"{file}: [schedule] has unknown keys {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    """The [schedule] table of the config file (archive.config), checked."""
+    known = frozenset({"timezone", "window", "jitter_minutes", "time_limit_minutes", "max_parallel",
+                       "lease_seconds", "sources"})
+    table, file = load_table("schedule", path, known)
     values: dict[str, object] = {key: table[key] for key in known & set(table) if key not in ("window", "sources")}
     for key in ("jitter_minutes", "time_limit_minutes", "max_parallel"):
         if key in values and (not isinstance(values[key], int) or values[key] < (0 if key == "jitter_minutes" else 1)):
@@ -108,7 +82,7 @@ def load_schedule_config(path: str | Path | None = None) -> ScheduleConfig:
     return config
 
 
-def _window(file: Path, text: object) -> tuple[dt.time, dt.time]:
+def _window(file: str, text: object) -> tuple[dt.time, dt.time]:
     match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", str(text))
     if not match:
         raise ConfigError(f'{file}: [schedule] window must look like "01:00-05:00", not {text!r}')
@@ -169,7 +143,8 @@ class Harvester:
 
     def __init__(self, db_url: str | None = None, sources_file: str | None = None,
                  config: ScheduleConfig | None = None, crawl_settings: Sequence[str] = (),
-                 scheduler_class: type[BaseScheduler] = BlockingScheduler) -> None:
+                 scheduler_class: type[BaseScheduler] = BlockingScheduler,
+                 alert_settings: AlertSettings | None = None) -> None:
         self.config = config or ScheduleConfig()
         self.sources_file = sources_file
         self.registry = load_sources(sources_file)
@@ -177,6 +152,7 @@ class Harvester:
             if key not in self.registry:
                 raise ConfigError(f"[schedule.sources] names unknown source {key!r} (sources: {', '.join(self.registry)})")
         self.archive: Archive = open_archive(db_url)
+        self.alerts = Alerts(self.archive, alert_settings)
         self.db_url = self.archive.engine.url.render_as_string(hide_password=False)
         self.crawl_settings = list(crawl_settings)
         self.triggers = {key: self._trigger(source) for key, source in self.registry.items()}
@@ -331,7 +307,23 @@ class Harvester:
                 self._children.discard(child)
         took = (dt.datetime.now() - started).total_seconds()
         logger.info("%s: crawl ended with exit code %s after %.0f s", key, code, took)
+        if not self.stopping.is_set():
+            self.send_alerts()
         return code
+
+    def send_alerts(self) -> None:
+        """Alerts follow every crawl: what it archived is matched and sent; failures wait for the next run."""
+        try:
+            report = self.alerts.run()
+        except Exception:  # a broken alert must never stop the harvest
+            logger.exception("alerts failed")
+            return
+        if report.skipped:
+            logger.info("alerts: %s", report.skipped)
+            return
+        logger.info("alerts: planned %d, sent %d, failed %d", report.planned, report.sent, report.failed)
+        for error in report.errors:
+            logger.warning("alert not sent: %s", error)
 
 
 def _finish(child: subprocess.Popen, grace: float, ask: bool = True) -> int | None:

@@ -249,3 +249,40 @@ class Lease(Base):
     holder: Mapped[str] = mapped_column(String(200))
     acquired_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column()
+
+
+class AlertRule(Base):
+    """A saved search that notifies its channels of what matches it (archive.alerts)."""
+
+    __tablename__ = "alert_rules"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # "notices": the query matched against new (and, with ``changes``, changed) notices;
+    # "source_health": source_broken / source_recovered events, for operators.
+    kind: Mapped[str] = mapped_column(String(16), default="notices")
+    query: Mapped[str] = mapped_column(Text, default="")
+    changes: Mapped[bool] = mapped_column(Boolean, default=False)
+    digest: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Apprise URLs as given: ${NAME} parts are filled from the environment or [secrets] when sending.
+    channels: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Events up to this id have been matched; a rule fires only for what is archived after it.
+    last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AlertDelivery(Base):
+    """One event for one rule on one channel: pending until sent, retried with backoff, sent once."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (UniqueConstraint("rule_id", "event_id", "channel"),
+                      Index("ix_alert_deliveries_status_next_attempt_at", "status", "next_attempt_at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    channel: Mapped[int] = mapped_column(Integer)  # index into the rule's channels
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column()

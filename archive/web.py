@@ -219,6 +219,16 @@ def create_app(archive: Archive | None = None, db_url: str | None = None) -> Fas
         body = atom_feed(title, str(request.url), str(request.base_url), result.hits)
         return Response(body, media_type="application/atom+xml; charset=utf-8")
 
+    @app.get("/alerts/{name}.atom", include_in_schema=False)
+    def alert_feed(request: Request, name: str) -> Response:
+        from .alerts import AlertError, Alerts
+
+        try:
+            body = Alerts(archive).feed(name, str(request.base_url))
+        except AlertError as error:
+            raise HTTPException(404, str(error)) from error
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
+
     # The JSON API
 
     @app.get("/api/search", response_model=SearchOut, tags=["search"])

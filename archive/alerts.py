@@ -1,0 +1,358 @@
+"""Alerts: saved searches that tell their channels, once, what new (or changed) notices match.
+
+A run has two steps. Planning matches the events archived since each rule last
+looked (never earlier than the rule itself, unless it was added with backfill)
+and records one pending delivery per (rule, event, channel) under a unique
+constraint, so nothing is planned twice. Delivering sends what is due through
+Apprise, one channel at a time: a channel that fails keeps its deliveries for a
+later run (with backoff) and never holds back another channel; a sent delivery
+is marked sent at once and never sent again. Only one alert run works at a time
+(a lease in the database).
+
+Channel URLs may hold ``${NAME}`` placeholders, filled when sending from the
+environment or the ``[secrets]`` table of zwgk.toml, so tokens need not be stored
+in the archive; whatever is stored is shown masked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from .config import ConfigError, load_table
+from .diff import diff_records
+from .feeds import atom_feed
+from .leases import Lease, LeaseTaken
+from .models import AlertDelivery, AlertRule, Document, Event, Source, Version, utcnow
+from .search import QueryError, Searcher, parse_query
+from .store import Archive, ArchiveError, export_record
+
+logger = logging.getLogger(__name__)
+NOTICE_KINDS = ("new",)
+CHANGE_KINDS = ("new", "changed")
+HEALTH_KINDS = ("source_broken", "source_recovered")
+BACKOFF_FIRST = dt.timedelta(minutes=5)
+BACKOFF_MAX = dt.timedelta(hours=6)
+SUMMARY_LINES = 5
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+# (url, title, body) -> None when sent, else why not
+Notifier = Callable[[str, str, str], "str | None"]
+
+
+class AlertError(ArchiveError):
+    """An alert rule or channel cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """The [alerts] and [secrets] tables of zwgk.toml."""
+
+    base_url: str | None = None  # where `zwgk serve` is reachable, for archive links in messages
+    secrets: dict[str, str] = field(default_factory=dict)
+
+
+def load_alert_settings(path: str | Path | None = None) -> AlertSettings:
+    alerts, file = load_table("alerts", path, frozenset({"base_url"}))
+    secrets, _ = load_table("secrets", path)
+    if not all(isinstance(value, str) for value in secrets.values()):
+        raise ConfigError(f"{file}: [secrets] values must be strings")
+    return AlertSettings(alerts.get("base_url"), dict(secrets))
+
+
+def expand(url: str, secrets: dict[str, str]) -> str:
+    """Fill ``${NAME}`` from [secrets], else the environment."""
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        found = secrets.get(name, os.environ.get(name))
+        if found is None:
+            raise AlertError(f"a channel needs ${{{name}}}: set {name} in the environment or in [secrets]")
+        return found
+
+    return _PLACEHOLDER.sub(value, url)
+
+
+def masked(url: str) -> str:
+    """A channel URL fit to show: placeholders as written, secrets hidden (Apprise's privacy form)."""
+    import apprise
+
+    if _PLACEHOLDER.search(url):
+        return url
+    try:
+        plugin = apprise.Apprise.instantiate(url)
+    except Exception:  # noqa: BLE001 - a URL Apprise cannot read is shown by its scheme alone
+        plugin = None
+    if plugin:
+        return plugin.url(privacy=True)
+    return url.split("://", 1)[0] + "://…"
+
+
+def apprise_notify(url: str, title: str, body: str) -> str | None:
+    """Send one message through Apprise; None when it was sent, else why not (with no secret in it)."""
+    import apprise
+
+    notifier = apprise.Apprise()
+    if not notifier.add(url):
+        return "not a channel URL Apprise understands"
+    with apprise.LogCapture(level=logging.WARNING) as captured:
+        sent = notifier.notify(title=title, body=body)
+    if sent:
+        return None
+    reason = " ".join(line.strip() for line in captured.getvalue().splitlines() if line.strip())[-500:]
+    return (reason or "the channel refused the message").replace(url, masked(url))
+
+
+@dataclass
+class RunReport:
+    planned: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: str | None = None  # why nothing was done (another run is working)
+    errors: list[str] = field(default_factory=list)
+
+
+class Alerts:
+    """The alert rules of one archive, and their deliveries."""
+
+    def __init__(self, archive: Archive, settings: AlertSettings | None = None,
+                 notify: Notifier = apprise_notify) -> None:
+        self.archive = archive
+        self.settings = settings or AlertSettings()
+        self.notify = notify
+
+    # Rules
+
+    def add(self, name: str, query: str, channels: Sequence[str], changes: bool = False, digest: bool = False,
+            backfill: bool = False, kind: str = "notices") -> tuple[AlertRule, list[str]]:
+        """Save a rule; returns it with warnings (a channel whose secret is not set yet)."""
+        if not name.strip() or len(name) > 100:
+            raise AlertError("a rule needs a name of 1 to 100 characters")
+        if not channels:
+            raise AlertError("a rule needs at least one channel (--notify URL)")
+        if kind == "notices":
+            try:
+                parse_query(query)
+            except QueryError as error:
+                raise AlertError(f"the query: {error}") from error
+            if not query.strip():
+                raise AlertError("a rule needs a query (words, or filters such as source:shanghai)")
+        warnings = [warning for warning in map(self.check_channel, channels) if warning]
+        with self.archive.transaction() as session:
+            start = 0 if backfill else (session.scalar(select(func.max(Event.id))) or 0)
+            rule = AlertRule(name=name, kind=kind, query=query, changes=changes, digest=digest,
+                             channels=list(channels), last_event_id=start)
+            session.add(rule)
+            try:
+                session.flush()
+            except IntegrityError as error:
+                raise AlertError(f"there is already a rule named {name!r}") from error
+            return rule, warnings
+
+    def check_channel(self, channel: str) -> str | None:
+        """Refuse a URL Apprise cannot read; a warning when one of its ${NAME}s is not set yet."""
+        import apprise
+
+        try:
+            url = expand(channel, self.settings.secrets)
+        except AlertError as missing:
+            return f"{missing} before this rule can send"
+        if not apprise.Apprise.instantiate(url):
+            raise AlertError(f"{masked(channel)} is not a channel URL Apprise understands "
+                             "(see https://github.com/caronc/apprise/wiki)")
+        return None
+
+    def rules(self) -> list[AlertRule]:
+        with self.archive.session() as session:
+            return list(session.scalars(select(AlertRule).order_by(AlertRule.name)))
+
+    def rule(self, name: str) -> AlertRule:
+        with self.archive.session() as session:
+            rule = session.scalar(select(AlertRule).where(AlertRule.name == name))
+        if rule is None:
+            raise AlertError(f"no alert rule named {name!r} (see `zwgk alerts list`)")
+        return rule
+
+    def remove(self, name: str) -> None:
+        rule = self.rule(name)
+        with self.archive.transaction() as session:
+            session.execute(AlertDelivery.__table__.delete().where(AlertDelivery.rule_id == rule.id))
+            session.execute(AlertRule.__table__.delete().where(AlertRule.id == rule.id))
+
+    # Running
+
+    def run(self, now: dt.datetime | None = None, retry_now: bool = False) -> RunReport:
+        """Plan what the latest events call for, then deliver what is due (``retry_now``: failed ones too)."""
+        try:
+            with Lease(self.archive, "alerts", ttl=300):
+                report = RunReport(planned=self.plan())
+                self.deliver(report, now or utcnow(), retry_now)
+                return report
+        except LeaseTaken as error:
+            return RunReport(skipped=f"another alert run is working ({error.holder})")
+
+    def plan(self) -> int:
+        """Record a pending delivery for every (rule, matching event, channel) not yet planned."""
+        planned = 0
+        with self.archive.transaction() as session:
+            newest = session.scalar(select(func.max(Event.id))) or 0
+            searcher = Searcher(session)
+            for rule in session.scalars(select(AlertRule)):
+                events = self._matching_events(session, searcher, rule, newest)
+                rows = [{"rule_id": rule.id, "event_id": event_id, "channel": channel}
+                        for event_id in events for channel in range(len(rule.channels))]
+                if rows:
+                    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+                    result = session.execute(insert(AlertDelivery).values(rows).on_conflict_do_nothing())
+                    planned += max(result.rowcount, 0)
+                rule.last_event_id = max(rule.last_event_id, newest)
+        return planned
+
+    @staticmethod
+    def _matching_events(session, searcher: Searcher, rule: AlertRule, newest: int) -> list[int]:
+        since = (Event.id > rule.last_event_id) & (Event.id <= newest)
+        if rule.kind == "source_health":
+            return list(session.scalars(select(Event.id).where(since, Event.kind.in_(HEALTH_KINDS))))
+        kinds = CHANGE_KINDS if rule.changes else NOTICE_KINDS
+        query = parse_query(rule.query)
+        matched = searcher.select_versions(Event.id).join(Event, Event.version_id == Version.id).where(
+            since, Event.kind.in_(kinds), *searcher.where(query, all_versions=True))
+        return list(session.scalars(matched.order_by(Event.id)))
+
+    def deliver(self, report: RunReport, now: dt.datetime, retry_now: bool = False) -> None:
+        """Send every due delivery, channel by channel; failures wait for a later run."""
+        due_now = AlertDelivery.next_attempt_at <= now
+        with self.archive.session() as session:
+            due = session.execute(
+                select(AlertDelivery.id, AlertDelivery.rule_id, AlertDelivery.channel, AlertDelivery.event_id)
+                .where(AlertDelivery.status != "sent", due_now | (AlertDelivery.status == "failed") if retry_now else due_now)
+                .order_by(AlertDelivery.rule_id, AlertDelivery.channel, AlertDelivery.event_id)).all()
+            rules = {rule.id: rule for rule in session.scalars(select(AlertRule))}
+        groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for delivery_id, rule_id, channel, event_id in due:
+            groups.setdefault((rule_id, channel), []).append((delivery_id, event_id))
+        for (rule_id, channel), deliveries in groups.items():
+            rule = rules[rule_id]
+            batches = [deliveries] if rule.digest else [[delivery] for delivery in deliveries]
+            for batch in batches:
+                title, body = self.message(rule, [event_id for _, event_id in batch])
+                try:
+                    error = self.notify(expand(rule.channels[channel], self.settings.secrets), title, body)
+                except AlertError as missing:
+                    error = str(missing)
+                except Exception as unexpected:  # noqa: BLE001 - one channel's failure never stops the others
+                    error = f"{unexpected.__class__.__name__}: {unexpected}"
+                self._record([delivery_id for delivery_id, _ in batch], error, now)
+                if error:
+                    report.failed += len(batch)
+                    report.errors.append(f"{rule.name} → {masked(rule.channels[channel])}: {error}")
+                else:
+                    report.sent += len(batch)
+
+    def _record(self, delivery_ids: list[int], error: str | None, now: dt.datetime) -> None:
+        with self.archive.transaction() as session:
+            for delivery in session.scalars(select(AlertDelivery).where(AlertDelivery.id.in_(delivery_ids))):
+                delivery.attempts += 1
+                if error is None:
+                    delivery.status, delivery.sent_at, delivery.last_error = "sent", now, None
+                else:
+                    delivery.status, delivery.last_error = "failed", error
+                    delivery.next_attempt_at = now + min(BACKOFF_FIRST * 2 ** (delivery.attempts - 1), BACKOFF_MAX)
+
+    # Messages
+
+    def message(self, rule: AlertRule, event_ids: Sequence[int]) -> tuple[str, str]:
+        """The title and text of one message: one event, or a digest of several."""
+        entries = [self._describe(event_id) for event_id in event_ids]
+        if len(entries) == 1:
+            return entries[0]
+        title = f"[zwgk] {rule.name}：{len(entries)} 条"
+        return title, "\n\n".join(f"{number}. {entry_title}\n{text}"
+                                  for number, (entry_title, text) in enumerate(entries, 1))
+
+    def _describe(self, event_id: int) -> tuple[str, str]:
+        with self.archive.session() as session:
+            event = session.get(Event, event_id)
+            if event.document_id is None:
+                source = session.get(Source, event.source_id)
+                label = "来源异常" if event.kind == "source_broken" else "来源恢复"
+                return f"[zwgk] {label}：{source.name}（{source.key}）", event.message or ""
+            document = session.get(Document, event.document_id)
+            version = session.get(Version, event.version_id)
+            record = export_record(document.source.key, document, version)
+            source_name = document.source.name
+            previous = None
+            if event.kind == "changed" and version.number > 1:
+                older = session.scalar(select(Version).where(Version.document_id == document.id,
+                                                             Version.number == version.number - 1))
+                previous = export_record(document.source.key, document, older)
+        label = {"new": "新文件", "changed": "文件更新"}.get(event.kind, event.kind)
+        lines = [record["title"] or record["url"],
+                 f"发布机构：{record['issuer'] or '—'}（{source_name}）",
+                 f"发布日期：{record['published_at'] or '—'}",
+                 f"文号：{record['doc_number'] or '—'}",
+                 f"原文：{record['url']}"]
+        if self.settings.base_url:
+            lines.append(f"档案：{self.settings.base_url.rstrip('/')}/notices/{document.id}?version={version.number}")
+        if previous is not None:
+            change = diff_records(previous, record)
+            lines.append(f"修改（第{previous['version']}版 → 第{record['version']}版）：")
+            lines += [f"  {name}：{old or '—'} → {new or '—'}" for name, old, new in change.fields]
+            lines += _summary("+", change.added) + _summary("-", change.removed)
+        return f"[zwgk] {label}：{record['title'] or record['url']}", "\n".join(lines)
+
+    # Looking back
+
+    def log(self, name: str | None = None, limit: int = 50) -> list[dict]:
+        with self.archive.session() as session:
+            query = (select(AlertDelivery, AlertRule, Event.kind, Version.title)
+                     .join(AlertRule, AlertDelivery.rule_id == AlertRule.id)
+                     .join(Event, AlertDelivery.event_id == Event.id)
+                     .outerjoin(Version, Event.version_id == Version.id)
+                     .order_by(AlertDelivery.id.desc()).limit(limit))
+            if name:
+                query = query.where(AlertRule.name == name)
+            return [{"id": delivery.id, "rule": rule.name, "event": kind, "title": title,
+                     "channel": masked(rule.channels[delivery.channel]), "status": delivery.status,
+                     "attempts": delivery.attempts, "sent_at": delivery.sent_at,
+                     "next_attempt_at": None if delivery.status == "sent" else delivery.next_attempt_at,
+                     "error": delivery.last_error}
+                    for delivery, rule, kind, title in session.execute(query)]
+
+    def test(self, name: str) -> list[tuple[str, str | None]]:
+        """Send a test message to each of a rule's channels: (masked channel, None or why it failed)."""
+        rule = self.rule(name)
+        results = []
+        for channel in rule.channels:
+            try:
+                error = self.notify(expand(channel, self.settings.secrets), f"[zwgk] 测试：{rule.name}",
+                                    f"规则 {rule.name} 的通知渠道可用。\n检索：{rule.query or '（来源异常）'}")
+            except AlertError as missing:
+                error = str(missing)
+            results.append((masked(channel), error))
+        return results
+
+    def feed(self, name: str, site_url: str, limit: int = 50) -> bytes:
+        """An Atom feed of the notices a rule matches, newest first."""
+        rule = self.rule(name)
+        if rule.kind != "notices":
+            raise AlertError(f"{name} watches source health: it has no feed of notices")
+        hits = self.archive.search(parse_query(rule.query), sort="date", limit=limit, facets=False).hits
+        return atom_feed(f"zwgk: {rule.name}", f"{site_url.rstrip('/')}/alerts/{rule.name}.atom", site_url, hits)
+
+
+def _summary(sign: str, lines: Iterable[str]) -> list[str]:
+    kept = [line.strip() for line in lines if line.strip()]
+    shown = [f"  {sign} {line[:100]}{'…' if len(line) > 100 else ''}" for line in kept[:SUMMARY_LINES]]
+    if len(kept) > SUMMARY_LINES:
+        shown.append(f"  {sign} …（另 {len(kept) - SUMMARY_LINES} 行）")
+    return shown

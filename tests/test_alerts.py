@@ -1,0 +1,248 @@
+"""Alerts end to end: a fixture site gains a notice, a local webhook receiver and a local SMTP server hear of it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.header import decode_header, make_header
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import feedparser
+import pytest
+from aiosmtpd.controller import Controller
+
+from archive import open_archive
+from archive.alerts import AlertError, Alerts, masked
+from tests.conftest import FixtureSite, crawl, run_zwgk
+
+HOST = "jtw.sh.gov.cn"
+LIST_1 = "https://jtw.sh.gov.cn/zxzfxx/index.html"
+SIMPLIFIED, TRADITIONAL = "公共数据管理办法", "公共數據管理辦法"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Webhook:
+    """A JSON webhook receiver on 127.0.0.1 that can be stopped and started again on its port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[tuple[str, dict]] = []
+        self.server: ThreadingHTTPServer | None = None
+
+    def start(self) -> Webhook:
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                received.append((self.path, json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def url(self, path: str = "hook") -> str:
+        return f"json://127.0.0.1:{self.port}/{path}"
+
+    def titles(self, path: str = "/hook") -> list[str]:
+        return [message["title"] for at, message in self.received if at == path]
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook().start()
+    yield hook
+    if hook.server:
+        hook.stop()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[int, list]]:
+    messages: list = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            messages.append(message_from_bytes(envelope.content))
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, messages
+    controller.stop()
+
+
+def hide_newest(site: FixtureSite) -> str:
+    """Take the newest notice off list page 1; returns its list row, to put back later."""
+    url = site.manifest(HOST)[0]["url"]
+    page = site.path(LIST_1).read_text(encoding="utf-8")
+    row = next(line for line in page.splitlines() if url.split(HOST)[1] in line and line.startswith("<li>"))
+    site.replace_text(LIST_1, row + "\n", "")
+    return row
+
+
+def publish_in_traditional(site: FixtureSite, row: str) -> str:
+    """The hidden notice appears on the list, its title and text in traditional characters."""
+    url = site.manifest(HOST)[0]["url"]
+    detail = site.path(url).read_text(encoding="utf-8")
+    site.replace_text(url, detail, detail.replace(SIMPLIFIED, TRADITIONAL))
+    site.replace_text(LIST_1, '<ul class="uli14 nowrapli list-date pageList">\n',
+                      '<ul class="uli14 nowrapli list-date pageList">\n' + row.replace(SIMPLIFIED, TRADITIONAL) + "\n")
+    return url
+
+
+def add_rule(db_url: str, name: str, *args: str) -> None:
+    result = run_zwgk("alerts", "add", name, *args, "--db", db_url)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_gained_notice_reaches_the_webhook_and_the_mailbox_once(site: FixtureSite, sqlite_url: str,
+                                                                  webhook: Webhook, mailbox) -> None:
+    smtp_port, mails = mailbox
+    row = hide_newest(site)
+    assert crawl(site, sqlite_url, "shanghai").returncode == 0
+    mail = f"mailto://127.0.0.1:{smtp_port}?from=zwgk@example.org&to=reader@example.org&secure=no"
+    add_rule(sqlite_url, "data", "--query", SIMPLIFIED, "--notify", webhook.url(), "--notify", mail)
+    add_rule(sqlite_url, "ports", "--query", "港口航道", "--notify", webhook.url("ports"))
+    add_rule(sqlite_url, "sh-plans", "--query", "工作要点", "--source", "shanghai", "--notify", webhook.url("plans"))
+    nothing = run_zwgk("alerts", "run", "--db", sqlite_url)
+    assert nothing.returncode == 0 and "planned 0, sent 0" in nothing.stdout  # rules fire for what comes after them
+
+    url = publish_in_traditional(site, row)
+    gained = crawl(site, sqlite_url, "shanghai")
+    assert gained.returncode == 0 and "1" == gained.stdout.split("\n")[1].split()[3]  # one new notice
+    sent = run_zwgk("alerts", "run", "--db", sqlite_url)
+    assert sent.returncode == 0 and "sent 2" in sent.stdout, sent.stdout + sent.stderr
+
+    [(path, message)] = webhook.received
+    assert path == "/hook" and TRADITIONAL in message["title"]
+    for expected in ("发布日期：2024-12-20", "文号：沪交规〔2024〕12号", f"原文：{url}", "发布机构：上海市交通委员会"):
+        assert expected in message["message"], message["message"]
+    [email] = mails
+    assert TRADITIONAL in str(make_header(decode_header(email["Subject"])))
+    assert email["To"] == "reader@example.org"
+
+    again = run_zwgk("alerts", "run", "--db", sqlite_url)
+    assert "planned 0, sent 0" in again.stdout and len(webhook.received) == 1 and len(mails) == 1
+    log = json.loads(run_zwgk("alerts", "log", "--json", "--db", sqlite_url).stdout)
+    assert {(entry["rule"], entry["status"]) for entry in log} == {("data", "sent")} and len(log) == 2
+
+
+def test_a_receiver_that_is_down_loses_nothing_and_gets_nothing_twice(site: FixtureSite, sqlite_url: str,
+                                                                      webhook: Webhook) -> None:
+    crawl(site, sqlite_url, "shanghai")
+    add_rule(sqlite_url, "changes", "--query", "source:shanghai", "--changes", "--notify", webhook.url())
+    edited = site.manifest(HOST)[2]["url"]
+    page = site.path(edited).read_text(encoding="utf-8")
+    site.replace_text(edited, page, page.replace("</p>", "</p><p>本批复自印发之日起执行。</p>", 1))
+    crawl(site, sqlite_url, "shanghai", "--revisit")
+    webhook.stop()
+    down = run_zwgk("alerts", "run", "--db", sqlite_url)
+    assert down.returncode == 1 and "failed 1" in down.stdout
+    log = json.loads(run_zwgk("alerts", "log", "--json", "--db", sqlite_url).stdout)
+    assert [(entry["status"], entry["attempts"]) for entry in log] == [("failed", 1)] and log[0]["error"]
+    waiting = run_zwgk("alerts", "run", "--db", sqlite_url)  # still backing off: not tried again yet
+    assert "sent 0, failed 0" in waiting.stdout
+
+    webhook.start()
+    archive = open_archive(sqlite_url)
+    report = Alerts(archive).run(now=dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=6))
+    assert (report.sent, report.failed) == (1, 0)
+    [(_, message)] = webhook.received
+    assert message["title"].startswith("[zwgk] 文件更新：")
+    assert "+ 本批复自印发之日起执行。" in message["message"] and "第1版 → 第2版" in message["message"]
+    assert Alerts(archive).run(now=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)).sent == 0
+    assert len(webhook.received) == 1
+
+
+def test_one_channel_down_does_not_hold_back_another(site: FixtureSite, sqlite_url: str, webhook: Webhook) -> None:
+    crawl(site, sqlite_url, "shanghai")
+    dead = f"json://127.0.0.1:{free_port()}/nobody"
+    add_rule(sqlite_url, "both", "--query", "批复", "--backfill", "--digest", "--notify", dead,
+             "--notify", webhook.url())
+    result = run_zwgk("alerts", "run", "--db", sqlite_url)
+    assert result.returncode == 1 and "failed" in result.stdout
+    [(_, digest)] = webhook.received  # one digest message for every matching notice
+    matching = json.loads(run_zwgk("search", "批复", "--json", "--db", sqlite_url).stdout)["total"]
+    assert digest["title"] == f"[zwgk] both：{matching} 条" and matching > 1
+    assert digest["message"].count("原文：") == matching
+
+
+def test_operators_hear_of_a_broken_source(sqlite_url: str, webhook: Webhook) -> None:
+    add_rule(sqlite_url, "ops", "--source-health", "--notify", webhook.url("ops"))
+    dead = json.dumps({HOST: "http://127.0.0.1:9/jtw.sh.gov.cn"})
+    run_zwgk("crawl", "shanghai", "--db", sqlite_url, "-s", "RETRY_TIMES=0", host_map=dead)
+    assert run_zwgk("alerts", "run", "--db", sqlite_url).returncode == 0
+    [(path, message)] = webhook.received
+    assert path == "/ops" and message["title"] == "[zwgk] 来源异常：上海市交通委员会（shanghai）"
+    assert "every request failed" in message["message"]
+
+
+def test_secrets_come_from_the_environment_and_are_never_shown(site: FixtureSite, sqlite_url: str,
+                                                               webhook: Webhook, tmp_path) -> None:
+    crawl(site, sqlite_url, "shanghai")
+    add_rule(sqlite_url, "secret", "--query", "批复", "--backfill",
+             "--notify", f"json://127.0.0.1:{webhook.port}/" + "${HOOK_TOKEN}")
+    add_rule(sqlite_url, "literal", "--query", "批复", "--notify",
+             f"json://zwgk:S3cretPassw0rd@127.0.0.1:{webhook.port}/literal")
+    missing = run_zwgk("alerts", "run", "--db", sqlite_url)
+    assert "HOOK_TOKEN" in missing.stderr and "failed" in missing.stdout  # kept until the secret is set
+    config = tmp_path / "zwgk.toml"
+    config.write_text('[secrets]\nHOOK_TOKEN = "t0ken-from-config"\n', encoding="utf-8")
+    waiting = run_zwgk("alerts", "run", "--config", str(config), "--db", sqlite_url)
+    assert "sent 0, failed 0" in waiting.stdout  # the failed deliveries back off
+    delivered = run_zwgk("alerts", "run", "--retry-now", "--config", str(config), "--db", sqlite_url)
+    assert delivered.returncode == 0 and "failed 0" in delivered.stdout
+    assert webhook.received and {path for path, _ in webhook.received} == {"/t0ken-from-config"}
+    listed = run_zwgk("alerts", "list", "--db", sqlite_url).stdout
+    log = run_zwgk("alerts", "log", "--db", sqlite_url).stdout
+    exported = run_zwgk("export", "--db", sqlite_url).stdout
+    for shown in (listed, log, exported):
+        assert "S3cretPassw0rd" not in shown and "t0ken-from-config" not in shown
+    assert "${HOOK_TOKEN}" in listed
+
+
+def test_the_feed_lists_matching_notices_newest_first(site: FixtureSite, sqlite_url: str) -> None:
+    crawl(site, sqlite_url, "shanghai")
+    add_rule(sqlite_url, "notices", "--query", "通知", "--notify", "json://127.0.0.1:1/unused")
+    result = run_zwgk("alerts", "feed", "notices", "--db", sqlite_url)
+    feed = feedparser.parse(result.stdout.encode())
+    assert not feed.bozo and feed.entries
+    assert all("通知" in entry.title for entry in feed.entries)
+    published = [entry.published for entry in feed.entries]
+    assert published == sorted(published, reverse=True)
+
+
+def test_rules_are_checked_when_added(sqlite_url: str) -> None:
+    archive = open_archive(sqlite_url)
+    alerts = Alerts(archive)
+    with pytest.raises(AlertError, match="not a channel URL"):
+        alerts.add("bad", "公路", ["nonsense://x"])
+    with pytest.raises(AlertError, match="at least one channel"):
+        alerts.add("none", "公路", [])
+    with pytest.raises(AlertError, match="query"):
+        alerts.add("broken", "(公路", ["json://127.0.0.1:1/x"])
+    alerts.add("ok", "公路", ["json://127.0.0.1:1/x"])
+    with pytest.raises(AlertError, match="already a rule"):
+        alerts.add("ok", "公路", ["json://127.0.0.1:1/x"])
+    assert "S3cret" not in masked("json://user:S3cretPassw0rd@127.0.0.1:1/x")
+    assert run_zwgk("alerts", "remove", "missing", "--db", sqlite_url).returncode == 1
+    assert run_zwgk("alerts", "add", "x", "--query", "公路", "--notify", "nonsense://", "--db", sqlite_url).returncode == 1
