@@ -21,6 +21,7 @@ from sqlalchemy import func, select, text
 
 from archive import open_archive
 from archive.models import CrawlRun, Source
+from archive.search import parse_query
 from scheduler import (
     ConfigError,
     Harvester,
@@ -286,3 +287,21 @@ def test_sigterm_to_the_scheduler_stops_its_crawl_cleanly_and_nothing_is_lost(
     assert len(records) == len(expected), "a notice was lost or archived twice"
     assert {kind for event in archive.events() for kind in [event.kind]} == {"new"}
     assert len(archive.events()) == len(archive.known_urls("shanghai")) + len(archive.known_urls("yunnan"))
+
+
+def test_alerts_follow_every_scheduled_crawl(site: FixtureSite, sqlite_url: str, two_sources: str,
+                                             monkeypatch) -> None:
+    from archive.alerts import Alerts
+    from tests.test_alerts import Webhook
+
+    monkeypatch.setenv("ZWGK_HOST_MAP", site.host_map_json)
+    hook = Webhook().start()
+    try:
+        h = harvester(sqlite_url, two_sources)
+        Alerts(h.archive).add("replies", "批复 source:shanghai", [hook.url()], digest=True)
+        assert h.crawl("shanghai") == 0
+        matching = h.archive.search(parse_query("批复 source:shanghai"), limit=1).total
+        [(_, message)] = hook.received
+        assert message["title"] == f"[zwgk] replies：{matching} 条" and matching > 1
+    finally:
+        hook.stop()

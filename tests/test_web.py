@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 
 from archive import open_archive
+from archive.search import parse_query
 from archive.web import create_app
 from tests.conftest import SITES, FixtureSite, crawl, run_zwgk
 from tests.fixtures.server import FixtureServer
@@ -180,3 +181,14 @@ def test_pages_that_do_not_exist_say_so(served: Served) -> None:
     assert get(served, "/attachments/999999").status_code == 404
     bad = get(served, "/", q="公路 year:20x")
     assert bad.status_code == 400 and "not a year" in bad.text
+
+
+def test_each_alert_rule_has_a_feed(served: Served) -> None:
+    from archive.alerts import Alerts
+
+    archive = open_archive(served.db_url)
+    Alerts(archive).add("web-feed", "工作总结", ["json://127.0.0.1:1/unused"])
+    feed = feedparser.parse(get(served, "/alerts/web-feed.atom").content)
+    expected = archive.search(parse_query("工作总结"), sort="date", limit=50, facets=False).hits
+    assert not feed.bozo and [entry.title for entry in feed.entries] == [hit.title for hit in expected] != []
+    assert get(served, "/alerts/nobody.atom").status_code == 404
