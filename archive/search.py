@@ -48,6 +48,12 @@ from .textindex import (
 )
 
 FTS_TABLE = "search_fts"
+# Bounds on one query: its length, its terms and how deep its parentheses go.
+MAX_QUERY_LENGTH = 500
+MAX_TERMS = 24
+MAX_DEPTH = 8
+# PostgreSQL caps a tsvector at 1 MB: a text with more distinct tokens is found by its text alone.
+MAX_PG_TOKENS = 100_000
 FILTERS = ("source", "doc_type", "issuer", "docno", "year", "from", "to")
 SORTS = ("relevance", "date", "oldest")
 
@@ -78,7 +84,7 @@ def index_version(connection: Connection, version_id: int, parts: Sequence[str |
     if connection.dialect.name == "sqlite":
         connection.execute(text(f"INSERT INTO {FTS_TABLE}(rowid, tokens) VALUES (:id, :tokens)"),
                            {"id": version_id, "tokens": " ".join(tokens)})
-    else:
+    elif len(tokens) <= MAX_PG_TOKENS:  # a larger text keeps NULL tokens and is found by its text
         connection.execute(text("UPDATE search_texts SET tokens = array_to_tsvector(CAST(:tokens AS text[])) "
                                 "WHERE version_id = :id"), {"id": version_id, "tokens": tokens})
 
@@ -160,6 +166,8 @@ def parse_query(query: str, **filters: str | None) -> Query:
     tokens: list[tuple[str, str]] = []
     position = 0
     query = query.strip()
+    if len(query) > MAX_QUERY_LENGTH:
+        raise QueryError(f"the query is longer than {MAX_QUERY_LENGTH} characters")
     while position < len(query):
         match = _LEXEME.match(query, position)
         if not match or match.end() == position:
@@ -184,6 +192,8 @@ def parse_query(query: str, **filters: str | None) -> Query:
         if value:
             chosen[name] = value
     _check_filters(chosen)
+    if sum(kind != "paren" and value not in ("AND", "OR", "NOT") for kind, value in remaining) > MAX_TERMS:
+        raise QueryError(f"the query has more than {MAX_TERMS} terms")
     parser = _Parser(remaining)
     condition = parser.parse()
     return Query(condition, chosen)
@@ -201,7 +211,7 @@ class _Parser:
     """OR binds loosest, then AND (implied between terms), then NOT / -term."""
 
     def __init__(self, tokens: list[tuple[str, str]]) -> None:
-        self.tokens, self.position = tokens, 0
+        self.tokens, self.position, self.depth = tokens, 0, 0
 
     def parse(self) -> object | None:
         if not self.tokens:
@@ -238,11 +248,20 @@ class _Parser:
         self.position += 1
         kind, value = token
         if token == ("word", "NOT"):
-            return Not(self._unary())
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise QueryError(f"NOT nests deeper than {MAX_DEPTH}")
+            node = Not(self._unary())
+            self.depth -= 1
+            return node
         if kind == "paren":
             if value == ")":
                 raise QueryError("a ')' without its '('")
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise QueryError(f"parentheses nest deeper than {MAX_DEPTH}")
             node = self._or()
+            self.depth -= 1
             if self._peek() != ("paren", ")"):
                 raise QueryError("a '(' without its ')'")
             self.position += 1
@@ -311,17 +330,20 @@ class Searcher:
         self.dialect = session.get_bind().dialect.name
         self._params = 0
 
-    def _token_match(self, tokens: list[str]) -> ColumnElement[bool]:
+    def _token_match(self, tokens: list[str], needle: str) -> ColumnElement[bool]:
+        """The versions whose index holds every token (a superset of those containing ``needle``)."""
         self._params += 1
         name = f"match_{self._params}"
         if self.dialect == "sqlite":
             expression = " AND ".join(f'"{token}"' for token in tokens)
             sql = f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :{name}"
-        else:
-            expression = " & ".join(f"'{token}'" for token in tokens)
-            sql = f"SELECT version_id FROM search_texts WHERE tokens @@ CAST(:{name} AS tsquery)"
-        subquery = text(sql).bindparams(bindparam(name, expression)).columns(version_id=Integer)
-        return SearchText.version_id.in_(subquery)
+            subquery = text(sql).bindparams(bindparam(name, expression)).columns(version_id=Integer)
+            return SearchText.version_id.in_(subquery)
+        # On the joined row itself: one IN subquery per term makes PostgreSQL's planning explode.
+        expression = " & ".join(f"'{token}'" for token in tokens)
+        indexed = text(f"search_texts.tokens @@ CAST(:{name} AS tsquery)").bindparams(bindparam(name, expression))
+        too_large = and_(text("search_texts.tokens IS NULL"), self._contains(needle))
+        return or_(indexed, too_large)
 
     def _contains(self, needle: str) -> ColumnElement[bool]:
         function = func.instr if self.dialect == "sqlite" else func.strpos
@@ -331,7 +353,7 @@ class Searcher:
         if isinstance(node, Term):
             term_runs = runs(node.text)
             tokens = list(dict.fromkeys(token for run in term_runs for token in run_tokens(run)))
-            clause = self._token_match(tokens)
+            clause = self._token_match(tokens, node.text)
             exact = len(term_runs) == 1 and term_runs[0] == node.text and len(node.text) <= 2
             return clause if exact else and_(clause, self._contains(node.text))
         if isinstance(node, Not):

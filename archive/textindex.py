@@ -6,8 +6,8 @@ run of letters and digits is indexed as its single characters and its adjacent
 pairs (bigrams): a 1- or 2-character term is then one token, found exactly, and
 a longer term is a set of bigrams that every notice containing it must hold
 (the search then checks the text itself). Text and queries are normalised the
-same way (traditional to simplified, NFKC, case folded, spaces collapsed), so
-繁體 and 简体 find each other.
+same way (NFKC, traditional to simplified character by character, case folded, spaces
+collapsed), so 繁體 and 简体 find each other.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from crawler.extract.normalise import to_simplified
+from crawler.extract.normalise import to_simplified_by_character
 
 # A run: letters and digits of any script, without the underscore; anything else separates runs.
 _RUN = re.compile(r"[^\W_]+")
@@ -25,7 +25,7 @@ _SPACES = re.compile(r"\s+")
 
 def normalise_for_search(text: str) -> str:
     """The form both indexed text and queries take."""
-    return _SPACES.sub(" ", to_simplified(unicodedata.normalize("NFKC", text)).casefold()).strip()
+    return _SPACES.sub(" ", to_simplified_by_character(unicodedata.normalize("NFKC", text)).casefold()).strip()
 
 
 def runs(normalised: str) -> list[str]:

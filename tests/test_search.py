@@ -143,9 +143,19 @@ def test_all_versions_finds_what_only_an_old_version_held(corpus) -> None:
     assert only_old <= {document for document, _ in found(archive, f'"{word}"', all_versions=True)}
 
 
+def test_a_character_is_found_whatever_its_neighbours(corpus) -> None:
+    archive, _ = corpus
+    saved = archive.save_notice("shanghai", "https://shanghai.example/notice/qianlong.html",
+                                {"title": "乾隆年間檔案", "body": "請瞭解乾隆年間的驛道。", "body_original": ""}, "qianlong")
+    for needle in ("乾", "乾隆", "瞭", "瞭解", "驿道", "檔案", "档案"):
+        assert saved.document_id in found(archive, needle), needle
+
+
 def test_bad_queries_say_why() -> None:
     for query, message in (("NOT 公路", "at least one term"), ("(公路", "without its"), ("公路)", "unexpected"),
-                           ("公路 year:20x", "not a year"), ("，。", "no letters")):
+                           ("公路 year:20x", "not a year"), ("，。", "no letters"), ("公" * 501, "longer than"),
+                           (" ".join(["港口"] * 25), "more than 24 terms"), ("(" * 400 + "公路", "nest deeper"),
+                           ("NOT " * 20 + "公路 港口", "nests deeper")):
         with pytest.raises(QueryError, match=message):
             parse_query(query)
 
@@ -192,3 +202,20 @@ def test_parquet_and_excel_csv_hold_the_same_records_as_json_lines(corpus, db_ur
     assert raw.startswith(b"\xef\xbb\xbfsource,url,title")
     rows = list(csv.DictReader(excel.open(encoding="utf-8-sig", newline="")))
     assert [row["title"] for row in rows] == [record["title"] for record in records]
+
+
+def test_a_text_too_large_for_a_tsvector_is_still_found(db_url: str, monkeypatch) -> None:
+    import archive.search
+
+    monkeypatch.setattr(archive.search, "MAX_PG_TOKENS", 10)  # PostgreSQL's real bound is a 1 MB tsvector
+    store = open_archive(db_url)
+    store.ensure_source("shanghai", "shanghai", "shanghai.example", "generic")
+    big = store.save_notice("shanghai", "https://shanghai.example/big.html",
+                            {"title": "港口规划", "body": "关于加强内河航道建设的若干意见", "body_original": ""}, "big")
+    small = store.save_notice("shanghai", "https://shanghai.example/small.html",
+                              {"title": "港", "body": "", "body_original": ""}, "small")
+    assert found(store, "航道") == {big.document_id}
+    assert found(store, "港") == {big.document_id, small.document_id}
+    assert found(store, "内河航道建设") == {big.document_id}
+    assert found(store, "公路") == set()
+    store.close()

@@ -31,6 +31,21 @@ def to_simplified(text: str) -> str:
     return _t2s().convert(text) if text else text
 
 
+@lru_cache(maxsize=65536)
+def _simplified_char(char: str) -> str:
+    return _t2s().convert(char)
+
+
+def to_simplified_by_character(text: str) -> str:
+    """Convert character by character, ignoring OpenCC's phrase rules.
+
+    Phrase rules make a character's form depend on its neighbours (乾隆 stays, 乾 alone
+    becomes 干); search needs one form per character, so that any substring of a text
+    normalises to the same characters as the text around it.
+    """
+    return "".join(map(_simplified_char, text))
+
+
 def strip_pinyin_artefacts(text: str) -> str:
     """Remove the ``字(pinyin)`` glosses that content farms inject (``機關(guān)`` -> ``機關``)."""
     return _PINYIN_ARTEFACT.sub("", text)
