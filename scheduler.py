@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 import signal
 import subprocess
@@ -108,12 +109,46 @@ def crontab_trigger(expr: str, timezone: str, jitter_seconds: int = 0) -> CronTr
     fields = expr.split()
     if len(fields) != 5:
         raise ConfigError(f"timetable {expr!r} must have five fields: minute hour day month weekday")
-    weekday = re.sub(r"\d+", lambda m: _WEEKDAYS[int(m.group()) % 7] if int(m.group()) <= 7 else m.group(), fields[4])
+    if fields[2] != "*" and fields[4] != "*":
+        raise ConfigError(f"timetable {expr!r}: give a day of the month or a weekday, not both "
+                          "(cron would run on either; write two sources' timetables instead)")
     try:
-        return CronTrigger(minute=fields[0], hour=fields[1], day=fields[2], month=fields[3], day_of_week=weekday,
-                           timezone=_zone(timezone), jitter=jitter_seconds or None)
+        return CronTrigger(minute=fields[0], hour=fields[1], day=fields[2], month=fields[3],
+                           day_of_week=_weekdays(fields[4]), timezone=_zone(timezone), jitter=jitter_seconds or None)
     except ValueError as error:
         raise ConfigError(f"timetable {expr!r}: {error}") from error
+
+
+def _weekdays(field: str) -> str:
+    """A crontab weekday field (0-7 or names, ranges, steps; 0 and 7 are Sunday) as APScheduler's day names.
+
+    APScheduler 3 counts from Monday = 0, so numbers cannot be passed through.
+    """
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        span, _, step = part.partition("/")
+        if span == "*":
+            first, last = 0, 6
+        else:
+            first_text, _, last_text = span.partition("-")
+            first = _weekday(first_text, field)
+            last = _weekday(last_text, field) if last_text else (6 if step else first)
+        if step and not step.isdigit() or step == "0":
+            raise ConfigError(f"weekday step {step!r} in {field!r} is not a whole number above 0")
+        if first > last:
+            raise ConfigError(f"weekday range {span!r} in {field!r} runs backwards")
+        days.update(day % 7 for day in range(first, last + 1, int(step or 1)))
+    return ",".join(_WEEKDAYS[day] for day in sorted(days))
+
+
+def _weekday(text: str, field: str) -> int:
+    if text in _WEEKDAYS:
+        return _WEEKDAYS.index(text)
+    if text.isdigit() and int(text) <= 7:
+        return int(text)  # 7 is Sunday too; taken modulo 7 once the range is expanded
+    raise ConfigError(f"weekday {text!r} in {field!r} is not 0-7 or sun-sat")
 
 
 def default_timetable(key: str, config: ScheduleConfig) -> str:
@@ -158,7 +193,7 @@ class Harvester:
         self.triggers = {key: self._trigger(source) for key, source in self.registry.items()}
         self.scheduler = self._build(scheduler_class)
         self.stopping = threading.Event()
-        self._children: set[subprocess.Popen] = set()
+        self._children: dict[subprocess.Popen, bool] = {}  # running crawls: sent SIGTERM yet?
         self._children_lock = threading.Lock()
 
     def _trigger(self, source: SourceConfig) -> CronTrigger | None:
@@ -237,7 +272,7 @@ class Harvester:
 
     def serve(self, on_standby: Callable[[str], None] = lambda message: None) -> None:
         """Be this archive's scheduler until SIGTERM or Ctrl-C: stand by while another one is active."""
-        lease = Lease(self.archive, "scheduler", self.config.lease_seconds)
+        lease = Lease(self.archive, "scheduler", self.config.lease_seconds, on_lost=self.stop)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
         told = False
@@ -259,52 +294,61 @@ class Harvester:
             return
 
     def _on_signal(self, signum: int, _frame: object) -> None:
-        if self.stopping.is_set():
-            return
-        logger.warning("%s: stopping after the running crawls finish the notices in hand",
-                       signal.Signals(signum).name)
-        self.stop()
+        """Only note the signal here: stopping takes locks a signal may have interrupted."""
+        if not self.stopping.is_set():
+            threading.Thread(target=self.stop, args=(signal.Signals(signum).name,), name="stop").start()
 
-    def stop(self) -> None:
-        """Stop firing jobs and ask every running crawl to stop cleanly."""
-        self.stopping.set()
+    def stop(self, reason: str = "lease lost") -> None:
+        """Stop firing jobs and ask every running crawl, once, to stop cleanly."""
         with self._children_lock:
+            if self.stopping.is_set():
+                return
+            logger.warning("%s: stopping after the running crawls finish the notices in hand", reason)
+            self.stopping.set()
             for child in self._children:
-                child.send_signal(signal.SIGTERM)
+                self._ask_to_stop(child)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+
+    def _ask_to_stop(self, child: subprocess.Popen) -> None:
+        """SIGTERM once: a second one makes Scrapy stop uncleanly. Call with _children_lock held."""
+        if not self._children[child] and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+            self._children[child] = True
 
     def _wait_for_crawls(self) -> None:
         with self._children_lock:
             children = list(self._children)
-        for child in children:  # each was sent SIGTERM once by stop(): a second one would force an unclean stop
-            _finish(child, grace=120, ask=False)
+        for child in children:
+            _finish(child, grace=120)
 
     def crawl(self, key: str) -> int | None:
         """Run `zwgk crawl KEY` in a new process within the time limit; its exit code (None if killed)."""
-        if self.stopping.is_set():
-            return None
         limit = self.config.time_limit_minutes * 60
-        command = [sys.executable, "-m", "crawler.cli", "crawl", key, "--db", self.db_url,
-                   "-s", f"CLOSESPIDER_TIMEOUT={limit}"]
+        command = [sys.executable, "-m", "crawler.cli", "crawl", key, "-s", f"CLOSESPIDER_TIMEOUT={limit}"]
         if self.sources_file:
             command += ["--sources", str(self.sources_file)]
         for setting in self.crawl_settings:
             command += ["-s", setting]
         started = dt.datetime.now()
-        # A session of its own: a terminal's Ctrl-C or a second signal reaches the crawl only through us.
-        child = subprocess.Popen(command, start_new_session=True)
-        with self._children_lock:
-            self._children.add(child)
+        with self._children_lock:  # decided and registered together: stop() sees every child
+            if self.stopping.is_set():
+                return None
+            # A session of its own: a terminal's Ctrl-C or a second signal reaches the crawl only through us.
+            # The database URL goes by the environment, not the command line that `ps` shows.
+            child = subprocess.Popen(command, start_new_session=True, env={**os.environ, "ZWGK_DB": self.db_url})
+            self._children[child] = False
         try:
             try:
                 code = child.wait(timeout=limit + 120)
             except subprocess.TimeoutExpired:
                 logger.error("%s: still crawling after %d minutes; stopping it", key, limit // 60 + 2)
+                with self._children_lock:
+                    self._ask_to_stop(child)
                 code = _finish(child, grace=60)
         finally:
             with self._children_lock:
-                self._children.discard(child)
+                self._children.pop(child, None)
         took = (dt.datetime.now() - started).total_seconds()
         logger.info("%s: crawl ended with exit code %s after %.0f s", key, code, took)
         if not self.stopping.is_set():
@@ -326,10 +370,8 @@ class Harvester:
             logger.warning("alert not sent: %s", error)
 
 
-def _finish(child: subprocess.Popen, grace: float, ask: bool = True) -> int | None:
-    """Ask a crawl to stop (SIGTERM: it finishes the notice in hand), then kill it after ``grace`` seconds."""
-    if ask and child.poll() is None:
-        child.send_signal(signal.SIGTERM)
+def _finish(child: subprocess.Popen, grace: float) -> int | None:
+    """Wait ``grace`` seconds for a crawl asked to stop, then kill it."""
     try:
         return child.wait(timeout=grace)
     except subprocess.TimeoutExpired:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from xml.etree import ElementTree
 
@@ -10,6 +11,7 @@ from .models import CHINA_TIME
 from .search import Hit
 
 ATOM = "http://www.w3.org/2005/Atom"
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def atom_feed(title: str, feed_url: str, site_url: str, hits: Sequence[Hit]) -> bytes:
@@ -41,10 +43,15 @@ def atom_feed(title: str, feed_url: str, site_url: str, hits: Sequence[Hit]) -> 
 
 
 def _add(parent: ElementTree.Element, name: str, text: str | None = None, **attributes: str) -> ElementTree.Element:
-    element = ElementTree.SubElement(parent, f"{{{ATOM}}}{name}", attributes)
+    element = ElementTree.SubElement(parent, f"{{{ATOM}}}{name}", {k: _xml_text(v) for k, v in attributes.items()})
     if text is not None:
-        element.text = text
+        element.text = _xml_text(text)
     return element
+
+
+def _xml_text(text: str) -> str:
+    """XML 1.0 has no place for control characters (a Word file's \x07, a page's stray \x01)."""
+    return _CONTROL.sub("", text)
 
 
 def _rfc3339(published_at: str) -> str:

@@ -27,6 +27,9 @@ INCOMPLETE_JUMP = 0.3
 # ...over the runs before, in a run that read at least this many notices.
 INCOMPLETE_MIN_READ = 3
 HISTORY_RUNS = 10
+# A run re-fetches pages that failed before; one or two of those failing again is not a broken site.
+MIN_FAILED_REQUESTS = 3
+MIN_CHALLENGES = 2
 
 
 @dataclass(frozen=True)
@@ -47,12 +50,13 @@ def find_problem(run: RunFacts, history: list[RunFacts], known_notices: int) -> 
     """Why ``run`` says the source is broken, or None. ``history``: earlier judged runs, newest first."""
     if run.status == "failed":
         return f"every request failed: {run.message or 'no list page could be fetched'}"
-    if run.read == 0 and run.not_modified == 0 and run.failed_requests and not run.empty_lists:
+    if run.read == 0 and run.not_modified == 0 and run.failed_requests >= MIN_FAILED_REQUESTS \
+            and not run.empty_lists:
         return f"every notice request failed ({run.failed_requests} errors)"
     if run.empty_lists and known_notices:
         return (f"{run.empty_lists} list page(s) held no notice links, though the source has yielded "
                 f"{known_notices} notices (has the layout changed? check the registry's columns and platform)")
-    if run.challenges and run.challenges >= run.read:
+    if run.challenges >= MIN_CHALLENGES and run.challenges >= run.read:
         return (f"the site answered {run.challenges} of {run.challenges + run.read} notice pages with a "
                 "challenge or error page instead of the notice")
     before = [facts for facts in history if facts.read]

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
@@ -47,6 +48,9 @@ class Lease:
     name: str
     ttl: float = DEFAULT_TTL
     holder: str = ""
+    # Called (from the renewal thread) when the lease is lost: taken over after this process
+    # stalled, or not renewable before it lapsed. The holder must then stop what it guards.
+    on_lost: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self.holder = self.holder or this_process()
@@ -61,6 +65,14 @@ class Lease:
                 connection.execute(insert(LeaseRow).values(name=self.name, holder=self.holder, acquired_at=now,
                                                            expires_at=expires))
         except IntegrityError:
+            self._take_over(now, expires)
+        self._stop.clear()
+        self._renewer = threading.Thread(target=self._renew, name=f"lease {self.name}", daemon=True)
+        self._renewer.start()
+
+    def _take_over(self, now: dt.datetime, expires: dt.datetime) -> None:
+        """The row exists: take it if it has lapsed, else say who holds it."""
+        try:
             with self.archive.engine.begin() as connection:
                 taken = connection.execute(
                     update(LeaseRow).where(LeaseRow.name == self.name, LeaseRow.expires_at < now)
@@ -72,25 +84,31 @@ class Lease:
                         raise LeaseTaken(self.name, row.holder, row.expires_at) from None
                     connection.execute(insert(LeaseRow).values(  # released between our two statements
                         name=self.name, holder=self.holder, acquired_at=now, expires_at=expires))
-            if taken:
-                logger.warning("took over %s: its holder stopped renewing it", self.name)
-        self._stop.clear()
-        self._renewer = threading.Thread(target=self._renew, name=f"lease {self.name}", daemon=True)
-        self._renewer.start()
+        except IntegrityError:  # someone else took it between our statements
+            raise LeaseTaken(self.name, "another process", expires) from None
+        if taken:
+            logger.warning("took over %s: its holder stopped renewing it", self.name)
 
     def _renew(self) -> None:
+        renewed = utcnow()
         while not self._stop.wait(self.ttl / 3):
             try:
                 with self.archive.engine.begin() as connection:
                     kept = connection.execute(
                         update(LeaseRow).where(LeaseRow.name == self.name, LeaseRow.holder == self.holder)
                         .values(expires_at=utcnow() + dt.timedelta(seconds=self.ttl))).rowcount
-            except Exception as error:  # a database hiccup: try again at the next beat
+            except Exception as error:  # a database hiccup: try again at the next beat, while the lease lasts
                 logger.warning("could not renew %s: %s", self.name, error)
-                continue
+                if (utcnow() - renewed).total_seconds() < self.ttl:
+                    continue
+                kept = 0
             if not kept:
-                logger.error("lost %s to another process (this one stalled past its lease)", self.name)
+                logger.error("lost %s (this process stalled or lost the database past its lease): stopping",
+                             self.name)
+                if self.on_lost is not None:
+                    self.on_lost()
                 return
+            renewed = utcnow()
 
     def release(self) -> None:
         self._stop.set()

@@ -11,6 +11,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 DAILY, WEEKLY, MONTHLY, QUARTERLY = (dt.timedelta(days=days) for days in (1, 7, 30, 91))
+# A crawl re-checks notices due within this much of its start: a nightly run that starts a
+# little earlier than the night before still re-checks yesterday's daily notices.
+DUE_SLACK = dt.timedelta(hours=6)
 # Consecutive re-checks answered 404/410 before a notice counts as gone (one may be a hiccup).
 GONE_AFTER_MISSING_CHECKS = 2
 

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from fastapi import Depends, FastAPI, HTTPException, Query as Param, Request
+from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query as Param, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
@@ -28,6 +28,8 @@ from .search import SORTS, Query, QueryError, SearchResult, parse_query
 from .store import china_time, export_record
 
 PAGE_SIZE = 20
+# Ids beyond a 64-bit integer are answered 404 instead of overflowing the database driver.
+RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 # What a reader sees, in the order a 政务公开 page lists it.
 LABELS = {
     "title": "标题", "doc_number": "文号", "index_number": "索引号", "issuer": "发布机构",
@@ -183,19 +185,19 @@ def create_app(archive: Archive | None = None, db_url: str | None = None) -> Fas
                     sources=archive.source_names(), page_size=PAGE_SIZE)
 
     @app.get("/notices/{document_id}", response_class=HTMLResponse, include_in_schema=False)
-    def notice_page(request: Request, document_id: int, version: int | None = None) -> HTMLResponse:
+    def notice_page(request: Request, document_id: RowId, version: int | None = None) -> HTMLResponse:
         document = notice_or_404(document_id)
         shown = record(document, version)
         return page(request, "notice.html", document=document, record=shown,
                     attachment_ids=[a.id for v in document.versions if v.number == shown["version"] for a in v.attachments])
 
     @app.get("/notices/{document_id}/diff", response_class=HTMLResponse, include_in_schema=False)
-    def diff_page(request: Request, document_id: int, a: int | None = None, b: int | None = None) -> HTMLResponse:
+    def diff_page(request: Request, document_id: RowId, a: int | None = None, b: int | None = None) -> HTMLResponse:
         document, change = diff_of(document_id, a, b)
         return page(request, "diff.html", document=document, change=change)
 
     @app.get("/attachments/{attachment_id}", include_in_schema=False)
-    def attachment(attachment_id: int) -> Response:
+    def attachment(attachment_id: RowId) -> Response:
         found = archive.attachment(attachment_id)
         if found is None or found[1] is None:
             raise HTTPException(404, "no archived file with this id")
@@ -238,7 +240,7 @@ def create_app(archive: Archive | None = None, db_url: str | None = None) -> Fas
         return {"total": result.total, "hits": [hit.__dict__ for hit in result.hits], "facets": result.facets}
 
     @app.get("/api/notices/{document_id}", response_model=NoticeOut, tags=["notices"])
-    def api_notice(document_id: int, version: int | None = None) -> dict[str, Any]:
+    def api_notice(document_id: RowId, version: int | None = None) -> dict[str, Any]:
         """A notice: its latest version's record (or ``version``'s) and the list of its versions."""
         document = notice_or_404(document_id)
         return {"document_id": document.id, "url": document.url, "source": document.source.key,
@@ -247,7 +249,7 @@ def create_app(archive: Archive | None = None, db_url: str | None = None) -> Fas
                               "title": v.title} for v in document.versions]}
 
     @app.get("/api/notices/{document_id}/diff", response_model=DiffOut, tags=["notices"])
-    def api_diff(document_id: int, a: int | None = None, b: int | None = None) -> dict[str, Any]:
+    def api_diff(document_id: RowId, a: int | None = None, b: int | None = None) -> dict[str, Any]:
         """What changed between versions ``a`` and ``b`` (default: the last two)."""
         _, change = diff_of(document_id, a, b)
         return {"old": change.old_number, "new": change.new_number,

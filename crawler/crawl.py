@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from dataclasses import dataclass
 
@@ -76,19 +77,21 @@ def run_crawls(sources: list[SourceConfig], settings: Settings, full: bool = Fal
     # at once; the finally below still releases the leases.
     signal.signal(signal.SIGTERM, _abort)
     archive = open_archive(settings.get("ZWGK_DB"))
-    leases, skipped = [], {}
-    for source in sources:
-        lease = Lease(archive, f"crawl:{source.key}", settings.getfloat("ZWGK_LEASE_SECONDS"))
-        try:
-            lease.acquire()
-        except LeaseTaken as error:
-            skipped[source.key] = RunSummary(source.key, "locked", message=(
-                f"not crawled: another crawl of {source.key} is running ({error.holder}); "
-                f"its lock lapses at {china_time(error.expires_at)} if that process is dead"))
-            continue
-        leases.append(lease)
-        archive.close_abandoned_runs(source.key)
+    leases: list[Lease] = []
+    skipped: dict[str, RunSummary] = {}
     try:
+        for source in sources:
+            lease = Lease(archive, f"crawl:{source.key}", settings.getfloat("ZWGK_LEASE_SECONDS"),
+                          on_lost=_stop_this_process)
+            try:
+                lease.acquire()
+            except LeaseTaken as error:
+                skipped[source.key] = RunSummary(source.key, "locked", message=(
+                    f"not crawled: another crawl of {source.key} is running ({error.holder}); "
+                    f"its lock lapses at {china_time(error.expires_at)} if that process is dead"))
+                continue
+            leases.append(lease)
+            archive.close_abandoned_runs(source.key)
         process = CrawlerProcess(settings)
         logging.getLogger("scrapy.downloadermiddlewares.robotstxt").addFilter(_Demote())
         crawlers = {}
@@ -105,6 +108,11 @@ def run_crawls(sources: list[SourceConfig], settings: Settings, full: bool = Fal
         archive.close()
     return [skipped.get(source.key) or _summary(source.key, crawlers[source.key].stats.get_stats())
             for source in sources]
+
+
+def _stop_this_process() -> None:
+    """A lost lease means another crawl may have started: stop cleanly, as on SIGTERM."""
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _abort(signum: int, _frame: object) -> None:

@@ -27,6 +27,7 @@ from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TCPTi
 from twisted.python.failure import Failure
 
 from archive.models import utcnow
+from archive.revisits import DUE_SLACK
 from archive.urls import canonical_url
 from crawler.archiving import archive_for, source_for
 from crawler.items import FetchErrorItem, MissingItem, NotModifiedItem, PageItem
@@ -78,7 +79,7 @@ class NoticeSpider(scrapy.Spider):
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        due_by = None if self.revisit else utcnow()
+        due_by = None if self.revisit else utcnow() + DUE_SLACK
         for revisit in archive_for(self.crawler).revisits(self.source_key, due_by):
             entry = ListEntry(revisit.url, revisit.listed_title, revisit.listed_date)
             yield self.revisit_request(entry, revisit.etag, revisit.last_modified)

@@ -242,6 +242,9 @@ def test_health_signals() -> None:
         RunFacts("completed", 0, 0, 0, empty_lists=1, challenges=0, failed_requests=0), history, 28)
     assert find_problem(RunFacts("completed", 0, 0, 0, 1, 0, 0), [], known_notices=0) is None  # nothing known yet
     assert "challenge" in find_problem(RunFacts("completed", 2, 0, 0, 0, challenges=5, failed_requests=0), history, 28)
+    # A quiet night that re-fetched one old dead link, or met one odd page, is not a broken site.
+    assert find_problem(RunFacts("completed", 0, 0, 0, 0, challenges=0, failed_requests=1), history, 28) is None
+    assert find_problem(RunFacts("completed", 0, 0, 0, 0, challenges=1, failed_requests=0), history, 28) is None
     jump = RunFacts("completed", read=10, not_modified=0, incomplete=6, empty_lists=0, challenges=0, failed_requests=0)
     assert "without a title or a date" in find_problem(jump, history, 28)
     usual = RunFacts("completed", read=10, not_modified=0, incomplete=5, empty_lists=0, challenges=0, failed_requests=0)

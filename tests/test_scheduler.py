@@ -176,9 +176,26 @@ def test_default_timetables_are_nightly_inside_the_window_and_stable() -> None:
     assert len({default_timetable(key, config) for key in keys}) == len(keys), "sources are not staggered"
 
 
+@pytest.mark.parametrize(("weekdays", "expected"), [
+    ("0", {6}), ("7", {6}), ("1-5", {0, 1, 2, 3, 4}), ("0-3", {6, 0, 1, 2}), ("*/2", {6, 1, 3, 5}),
+    ("5-7", {4, 5, 6}), ("sat,sun", {5, 6}), ("mon-fri/2", {0, 2, 4}),
+])
+def test_crontab_weekdays_mean_what_cron_means(weekdays: str, expected: set[int]) -> None:
+    trigger = crontab_trigger(f"0 3 * * {weekdays}", "Asia/Shanghai")
+    fires, moment = set(), at(1, 12)
+    for _ in range(14):
+        moment = trigger.get_next_fire_time(None, moment + dt.timedelta(minutes=1))
+        fires.add(moment.weekday())  # Python: Monday = 0
+    assert fires == expected
+
+
 def test_crontab_weekdays_follow_cron_and_bad_timetables_are_refused() -> None:
     sunday = crontab_trigger("0 3 * * 0", "Asia/Shanghai").get_next_fire_time(None, at(1, 12))
     assert sunday.weekday() == 6
+    with pytest.raises(ConfigError, match="not both"):
+        crontab_trigger("0 2 1 * 1", "Asia/Shanghai")
+    with pytest.raises(ConfigError, match="backwards"):
+        crontab_trigger("0 2 * * 5-1", "Asia/Shanghai")
     with pytest.raises(ConfigError, match="five fields"):
         crontab_trigger("0 3 * *", "Asia/Shanghai")
     with pytest.raises(ConfigError, match="99"):

@@ -60,7 +60,7 @@ def served(tmp_path_factory) -> Iterator[Served]:
         assert crawl(site, db_url, "shanghai", "--revisit").returncode == 0
     archive = open_archive(db_url)
     hostile = archive.save_notice("shanghai", "https://jtw.sh.gov.cn/zxzfxx/20250101/hostile.html", {
-        "title": HOSTILE_TITLE, "body": "公路<img src=x onerror=\"window.hacked=2\">养护", "body_original": "",
+        "title": HOSTILE_TITLE + "\x01", "body": "公路<img src=x onerror=\"window.hacked=2\">养护", "body_original": "",
         "published_at": "2025-01-01", "issuer": "<b>上海</b>"}, "hostile")
     sock = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(archive), log_level="warning"))
@@ -118,7 +118,7 @@ def test_downloads_feed_and_attachment(served: Served) -> None:
     assert not feed.bozo and len(feed.entries) == total
     published = [entry.published for entry in feed.entries]
     assert published == sorted(published, reverse=True), "the feed must list the newest first"
-    assert feed.entries[0].title == HOSTILE_TITLE  # text, escaped by the XML writer
+    assert feed.entries[0].title == HOSTILE_TITLE  # text, escaped by the XML writer, its control character gone
 
     document = open_archive(served.db_url).find_document(served.edited)
     attachment = document.versions[-1].attachments[0]
@@ -192,3 +192,8 @@ def test_each_alert_rule_has_a_feed(served: Served) -> None:
     expected = archive.search(parse_query("工作总结"), sort="date", limit=50, facets=False).hits
     assert not feed.bozo and [entry.title for entry in feed.entries] == [hit.title for hit in expected] != []
     assert get(served, "/alerts/nobody.atom").status_code == 404
+
+
+def test_absurd_ids_are_answered_not_crashed_on(served: Served) -> None:
+    for path in ("/attachments/99999999999999999999", "/notices/99999999999999999999", "/api/notices/0"):
+        assert get(served, path).status_code in (404, 422), path
