@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import Engine, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -245,47 +247,69 @@ class Archive:
                     raw: RawResponse | None = None, run_id: int | None = None,
                     seen_at: dt.datetime | None = None, listed_title: str | None = None,
                     listed_date: str | None = None, attachments: Sequence[AttachmentFile] = ()) -> SaveResult:
-        """Archive what was seen at ``url``: a new version only when ``content_hash`` is new."""
+        """Archive what was seen at ``url``: a new version only when ``content_hash`` is new.
+
+        Safe when several processes archive the same notice at once: the document is
+        created by an insert that ignores a conflict, then locked (PostgreSQL) or written
+        under SQLite's single writer, so one process makes the version and the event and
+        the others find it unchanged. A unique constraint that still trips is retried.
+        """
         seen_at = seen_at or utcnow()
-        try:
-            with self._sessions.begin() as session:
-                document = session.scalar(select(Document).where(Document.canonical_url == canonical_url(url)))
-                if document is None:
-                    document = Document(
-                        source_id=self._source_id(session, source_key), canonical_url=canonical_url(url),
-                        url=url, first_seen=seen_at, last_changed=seen_at, version_count=0,
-                    )
-                    session.add(document)
-                    session.flush()
-                document.url = url
-                document.listed_title = listed_title or document.listed_title
-                document.listed_date = listed_date or document.listed_date
-                if raw is not None:
-                    document.etag, document.last_modified = raw.etag, raw.last_modified
-                self._answered(session, document, run_id, seen_at)
-                latest = self._latest_version(session, document.id)
-                if latest is not None and latest.content_hash == content_hash:
-                    return SaveResult("unchanged", document.id, latest.number)
-                raw_sha256 = self._store_raw(session, raw) if raw is not None else None
-                version = Version(
-                    document_id=document.id, number=document.version_count + 1, seen_at=seen_at,
-                    content_hash=content_hash, raw_sha256=raw_sha256,
-                    **{name: fields.get(name) for name in VERSION_FIELDS if name != "extractor_version"},
-                    extractor_version=str(fields.get("extractor_version") or ""),
-                )
-                session.add(version)
-                document.version_count = version.number
-                document.last_changed = seen_at
-                session.flush()
-                for position, attachment in enumerate(attachments):
-                    self._add_attachment(session, version.id, position, attachment)
-                session.flush()
-                index_version(session.connection(), version.id, version_parts(version, [a.text for a in attachments]))
-                outcome: Outcome = "new" if latest is None else "changed"
-                self._add_event(session, document.id, version.id, run_id, outcome, seen_at)
-                return SaveResult(outcome, document.id, version.number)
-        except SQLAlchemyError as error:
-            raise ArchiveError(f"could not archive {url}: {error.__class__.__name__}: {error}") from error
+        for attempt in range(_SAVE_ATTEMPTS):
+            try:
+                return self._save(source_key, url, fields, content_hash, raw, run_id, seen_at, listed_title,
+                                  listed_date, attachments)
+            except IntegrityError as error:
+                if attempt == _SAVE_ATTEMPTS - 1:
+                    raise ArchiveError(f"could not archive {url}: {error.__class__.__name__}: {error}") from error
+            except SQLAlchemyError as error:
+                raise ArchiveError(f"could not archive {url}: {error.__class__.__name__}: {error}") from error
+        raise AssertionError("unreachable")
+
+    def _save(self, source_key: str, url: str, fields: Mapping[str, object], content_hash: str,
+              raw: RawResponse | None, run_id: int | None, seen_at: dt.datetime, listed_title: str | None,
+              listed_date: str | None, attachments: Sequence[AttachmentFile]) -> SaveResult:
+        canonical = canonical_url(url)
+        source_id = self._source_id_for(source_key)
+        with self._sessions.begin() as session:
+            # A write first: on SQLite it takes the single writer's lock before anything is read.
+            _insert_ignoring_conflicts(session, Document, {
+                "source_id": source_id, "canonical_url": canonical, "url": url, "first_seen": seen_at,
+                "last_seen": seen_at, "last_changed": seen_at, "version_count": 0, "status": "active",
+                "missing_checks": 0})
+            document = session.scalar(select(Document).where(Document.canonical_url == canonical)
+                                      .with_for_update())
+            document.url = url
+            document.listed_title = listed_title or document.listed_title
+            document.listed_date = listed_date or document.listed_date
+            if raw is not None:
+                document.etag, document.last_modified = raw.etag, raw.last_modified
+            self._answered(session, document, run_id, seen_at)
+            latest = self._latest_version(session, document.id)
+            if latest is not None and latest.content_hash == content_hash:
+                return SaveResult("unchanged", document.id, latest.number)
+            raw_sha256 = self._store_raw(session, raw) if raw is not None else None
+            version = Version(
+                document_id=document.id, number=document.version_count + 1, seen_at=seen_at,
+                content_hash=content_hash, raw_sha256=raw_sha256,
+                **{name: fields.get(name) for name in VERSION_FIELDS if name != "extractor_version"},
+                extractor_version=str(fields.get("extractor_version") or ""),
+            )
+            session.add(version)
+            document.version_count = version.number
+            document.last_changed = seen_at
+            session.flush()
+            for position, attachment in enumerate(attachments):
+                self._add_attachment(session, version.id, position, attachment)
+            session.flush()
+            index_version(session.connection(), version.id, version_parts(version, [a.text for a in attachments]))
+            outcome: Outcome = "new" if latest is None else "changed"
+            self._add_event(session, document.id, version.id, run_id, outcome, seen_at)
+            return SaveResult(outcome, document.id, version.number)
+
+    def _source_id_for(self, key: str) -> int:
+        with self.session() as session:
+            return self._source_id(session, key)
 
     def mark_not_modified(self, url: str, etag: str | None = None, last_modified: str | None = None,
                           run_id: int | None = None) -> SaveResult | None:
@@ -338,10 +362,10 @@ class Archive:
     @staticmethod
     def _store_raw(session: Session, raw: RawResponse) -> str:
         sha256 = hashlib.sha256(raw.body).hexdigest()
-        if session.get(RawPage, sha256) is None:
-            session.add(RawPage(sha256=sha256, size=len(raw.body), content_type=raw.content_type,
-                                compressed=zlib.compress(raw.body, 6)))
-            session.flush()  # before the rows that refer to it: no relationship orders these inserts
+        if session.get(RawPage, sha256) is None:  # another process may be storing the same bytes
+            _insert_ignoring_conflicts(session, RawPage, {
+                "sha256": sha256, "size": len(raw.body), "content_type": raw.content_type,
+                "compressed": zlib.compress(raw.body, 6), "stored_at": utcnow()})
         return sha256
 
     def _add_attachment(self, session: Session, version_id: int, position: int, attachment: AttachmentFile) -> None:
@@ -495,6 +519,15 @@ class Archive:
                      .execution_options(yield_per=batch))
             for version, document, source_key in session.execute(query):
                 yield export_record(source_key, document, version)
+
+
+_SAVE_ATTEMPTS = 4
+
+
+def _insert_ignoring_conflicts(session: Session, model: type, values: Mapping[str, object]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING, on SQLite and PostgreSQL alike."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())
 
 
 def china_time(value: dt.datetime | None) -> str | None:
