@@ -900,5 +900,37 @@ def upgrade(db_url: str | None) -> None:
     click.echo(f"schema at {head_revision(engine)} (was {before or 'empty'})")
 
 
+@db.command("copy")
+@click.option("--to", "target", required=True, metavar="URL", help="The empty archive to copy into.")
+@db_option
+def db_copy(target: str, db_url: str | None) -> None:
+    """Copy the whole archive into another database, ids and all.
+
+    \b
+      zwgk db copy --db sqlite:///zwgk.sqlite3 --to postgresql+psycopg://zwgk@db/zwgk
+    For moving an SQLite archive to PostgreSQL (or back). The target must be
+    empty; its schema is created, the search index rebuilt, and each table's
+    rows counted against the original. Stop crawls and the scheduler first.
+    """
+    from archive.copy import copy_archive, table_counts
+
+    archive = open_archive_or_fail(db_url)
+    shown: dict[str, int] = {}
+
+    def progress(table: str, rows: int) -> None:
+        if rows - shown.get(table, 0) >= 10_000:
+            shown[table] = rows
+            click.echo(f"… {table}: {rows} rows", err=True)
+
+    with archive_errors():
+        copied = copy_archive(archive.engine, target, progress=progress)
+        expected = table_counts(archive.engine)
+    for table, rows in copied.items():
+        click.echo(f"{table:<18} {rows:>10}")
+    if mismatched := [table for table, rows in expected.items() if copied.get(table) != rows]:
+        raise click.ClickException(f"row counts differ for {', '.join(mismatched)}")
+    click.echo(f"copied into {target.split('@')[-1]}", err=True)
+
+
 if __name__ == "__main__":
     cli()

@@ -7,7 +7,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from archive.db import SCHEMA_REVISION, alembic_config, create_archive_engine, current_revision, upgrade
+from archive.db import (
+    SCHEMA_REVISION,
+    alembic_config,
+    create_archive_engine,
+    current_revision,
+    upgrade,
+)
 from archive.models import Base
 
 # Built by migration 0004 beside the models: the search index (an FTS5 table, a tsvector column).
