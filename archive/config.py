@@ -30,18 +30,22 @@ def config_path(path: str | Path | None = None) -> Path | None:
     return Path(CONFIG_FILE) if Path(CONFIG_FILE).exists() else None
 
 
+def read_toml(file: Path, error: type[ValueError], what: str) -> dict:
+    """A TOML file's data; an unreadable or malformed file raises ``error`` saying which and why."""
+    try:
+        return tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as problem:
+        raise error(f"cannot read {what} {file}: {problem.strerror}") from problem
+    except tomllib.TOMLDecodeError as problem:
+        raise error(f"{file}: {problem}") from problem
+
+
 def load_table(name: str, path: str | Path | None = None, known: frozenset[str] | None = None) -> tuple[dict, str]:
     """The ``[name]`` table of the config file ({} without a file) and where it came from, for messages."""
     file = config_path(path)
     if file is None:
         return {}, "defaults"
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"cannot read config file {file}: {error.strerror}") from error
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{file}: {error}") from error
-    table = data.get(name, {})
+    table = read_toml(file, ConfigError, "config file").get(name, {})
     if not isinstance(table, dict):
         raise ConfigError(f"{file}: [{name}] must be a table")
     if known is not None and (unknown := sorted(set(table) - known)):

@@ -15,7 +15,9 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query as Param, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Path as PathParam
+from fastapi import Query as Param
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
@@ -24,7 +26,7 @@ from . import Archive, open_archive
 from .diff import diff_records
 from .export import csv_lines, jsonl_lines
 from .feeds import atom_feed
-from .search import SORTS, Query, QueryError, SearchResult, parse_query
+from .search import SORTS, Hit, Query, QueryError, SearchResult, parse_query
 from .store import china_time, export_record
 
 PAGE_SIZE = 20
@@ -72,25 +74,9 @@ class SearchRequest:
         return urlencode({key: value for key, value in values.items() if value not in (None, "")})
 
 
-class HitOut(BaseModel):
-    document_id: int
-    version: int
-    versions: int
-    source: str
-    url: str
-    title: str | None
-    doc_number: str | None
-    issuer: str | None
-    published_at: str | None
-    doc_type: str | None
-    snippet: str
-    highlights: list[tuple[int, int]]
-    seen_at: str
-
-
 class SearchOut(BaseModel):
     total: int
-    hits: list[HitOut]
+    hits: list[Hit]
     facets: dict[str, list[tuple[str, int]]]
 
 

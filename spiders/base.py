@@ -12,18 +12,26 @@ every one. Detail pages that failed in recent runs are tried again.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.exceptions import (
-    CannotResolveHostError, DownloadConnectionRefusedError, DownloadFailedError, DownloadTimeoutError,
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
     ResponseDataLossError,
 )
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
-from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TCPTimedOutError, TimeoutError
+from twisted.internet.error import (
+    ConnectionRefusedError,
+    DNSLookupError,
+    TCPTimedOutError,
+    TimeoutError,
+)
 from twisted.python.failure import Failure
 
 from archive.models import utcnow

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from cssselect import GenericTranslator, SelectorError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
+from archive.config import read_toml
 
 BUNDLED_SOURCES = Path(__file__).with_name("sources.toml")
 
@@ -52,12 +48,7 @@ def sources_path(path: str | Path | None = None) -> Path:
 def load_sources(path: str | Path | None = None) -> dict[str, SourceConfig]:
     """Read the registry, checking every entry."""
     file = sources_path(path)
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise RegistryError(f"cannot read sources file {file}: {error.strerror}") from error
-    except tomllib.TOMLDecodeError as error:
-        raise RegistryError(f"{file}: {error}") from error
+    data = read_toml(file, RegistryError, "sources file")
     return {key: _source(file, key, entry) for key, entry in data.items()}
 
 
