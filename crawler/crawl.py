@@ -48,9 +48,30 @@ def crawl_settings(db_url: str | None, sources_file: str | None, overrides: dict
         settings.set("ZWGK_SOURCES", sources_file, priority="cmdline")
     settings.set("LOG_LEVEL", log_level, priority="cmdline")
     for name, value in overrides.items():
+        _check_setting(name, value, settings.get(name))
         settings.set(name, value, priority="cmdline")
     parse_host_map(settings.get("HOST_MAP"))  # a malformed map is a usage error, before anything starts
     return settings
+
+
+# Settings whose zero or negative value would make a crawl wait forever.
+_AT_LEAST_ONE = ("CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "CONCURRENT_ITEMS")
+
+
+def _check_setting(name: str, value: str, default: object) -> None:
+    """A ``-s`` value of the wrong kind fails here, in one line, not deep inside a running crawl."""
+    kind = type(default)
+    if kind in (int, float):
+        try:
+            number = float(value)  # some settings with a whole-number default are read as floats (timeouts)
+        except ValueError:
+            raise ValueError(f"-s {name}={value}: {name} takes a number") from None
+        if name in _AT_LEAST_ONE and number < 1:
+            raise ValueError(f"-s {name}={value}: {name} must be at least 1")
+        if number < 0 and (name.endswith(("_DELAY", "_TIMEOUT", "_TIMES")) or "MAXSIZE" in name):
+            raise ValueError(f"-s {name}={value}: {name} cannot be negative")
+    elif kind is bool and value.lower() not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+        raise ValueError(f"-s {name}={value}: {name} takes true or false")
 
 
 class _Demote(logging.Filter):
