@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 NOTICE_KINDS = ("new",)
 CHANGE_KINDS = ("new", "changed")
 HEALTH_KINDS = ("source_broken", "source_recovered")
+# Planning looks back this far over events it has seen: one committed late (its id handed out
+# before a faster transaction's) is still planned; the unique constraint keeps it to once.
+LOOK_BACK = dt.timedelta(minutes=15)
 BACKOFF_FIRST = dt.timedelta(minutes=5)
 BACKOFF_MAX = dt.timedelta(hours=6)
 SUMMARY_LINES = 5
@@ -150,7 +153,7 @@ class Alerts:
         with self.archive.transaction() as session:
             start = 0 if backfill else (session.scalar(select(func.max(Event.id))) or 0)
             rule = AlertRule(name=name, kind=kind, query=query, changes=changes, digest=digest,
-                             channels=list(channels), last_event_id=start)
+                             channels=list(channels), start_event_id=start, last_event_id=start)
             session.add(rule)
             try:
                 session.flush()
@@ -203,23 +206,29 @@ class Alerts:
     def plan(self) -> int:
         """Record a pending delivery for every (rule, matching event, channel) not yet planned."""
         planned = 0
+        now = utcnow()
         with self.archive.transaction() as session:
             newest = session.scalar(select(func.max(Event.id))) or 0
             searcher = Searcher(session)
             for rule in session.scalars(select(AlertRule)):
                 events = self._matching_events(session, searcher, rule, newest)
+                rule.planned_at = now
                 rows = [{"rule_id": rule.id, "event_id": event_id, "channel": channel}
                         for event_id in events for channel in range(len(rule.channels))]
                 if rows:
                     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-                    result = session.execute(insert(AlertDelivery).values(rows).on_conflict_do_nothing())
-                    planned += max(result.rowcount, 0)
+                    inserted = session.scalars(insert(AlertDelivery).values(rows).on_conflict_do_nothing()
+                                               .returning(AlertDelivery.id))
+                    planned += len(inserted.all())
                 rule.last_event_id = max(rule.last_event_id, newest)
         return planned
 
     @staticmethod
     def _matching_events(session, searcher: Searcher, rule: AlertRule, newest: int) -> list[int]:
-        since = (Event.id > rule.last_event_id) & (Event.id <= newest)
+        unseen = Event.id > rule.last_event_id
+        if rule.planned_at is not None:
+            unseen |= Event.at >= rule.planned_at - LOOK_BACK
+        since = (Event.id > rule.start_event_id) & unseen & (Event.id <= newest)
         if rule.kind == "source_health":
             return list(session.scalars(select(Event.id).where(since, Event.kind.in_(HEALTH_KINDS))))
         kinds = CHANGE_KINDS if rule.changes else NOTICE_KINDS

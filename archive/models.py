@@ -266,8 +266,12 @@ class AlertRule(Base):
     # Apprise URLs as given: ${NAME} parts are filled from the environment or [secrets] when sending.
     channels: Mapped[list] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    # Events up to this id have been matched; a rule fires only for what is archived after it.
+    # A rule fires only for events after this one (0 with --backfill).
+    start_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    # The newest event id seen by the last planning, and when that was: event ids are handed out
+    # before their transactions commit, so planning also looks back over recent events.
     last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    planned_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class AlertDelivery(Base):

@@ -114,22 +114,22 @@ def add_rule(db_url: str, name: str, *args: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_a_gained_notice_reaches_the_webhook_and_the_mailbox_once(site: FixtureSite, sqlite_url: str,
+def test_a_gained_notice_reaches_the_webhook_and_the_mailbox_once(site: FixtureSite, db_url: str,
                                                                   webhook: Webhook, mailbox) -> None:
     smtp_port, mails = mailbox
     row = hide_newest(site)
-    assert crawl(site, sqlite_url, "shanghai").returncode == 0
+    assert crawl(site, db_url, "shanghai").returncode == 0
     mail = f"mailto://127.0.0.1:{smtp_port}?from=zwgk@example.org&to=reader@example.org&secure=no"
-    add_rule(sqlite_url, "data", "--query", SIMPLIFIED, "--notify", webhook.url(), "--notify", mail)
-    add_rule(sqlite_url, "ports", "--query", "港口航道", "--notify", webhook.url("ports"))
-    add_rule(sqlite_url, "sh-plans", "--query", "工作要点", "--source", "shanghai", "--notify", webhook.url("plans"))
-    nothing = run_zwgk("alerts", "run", "--db", sqlite_url)
+    add_rule(db_url, "data", "--query", SIMPLIFIED, "--notify", webhook.url(), "--notify", mail)
+    add_rule(db_url, "ports", "--query", "港口航道", "--notify", webhook.url("ports"))
+    add_rule(db_url, "sh-plans", "--query", "工作要点", "--source", "shanghai", "--notify", webhook.url("plans"))
+    nothing = run_zwgk("alerts", "run", "--db", db_url)
     assert nothing.returncode == 0 and "planned 0, sent 0" in nothing.stdout  # rules fire for what comes after them
 
     url = publish_in_traditional(site, row)
-    gained = crawl(site, sqlite_url, "shanghai")
+    gained = crawl(site, db_url, "shanghai")
     assert gained.returncode == 0 and "1" == gained.stdout.split("\n")[1].split()[3]  # one new notice
-    sent = run_zwgk("alerts", "run", "--db", sqlite_url)
+    sent = run_zwgk("alerts", "run", "--db", db_url)
     assert sent.returncode == 0 and "sent 2" in sent.stdout, sent.stdout + sent.stderr
 
     [(path, message)] = webhook.received
@@ -140,9 +140,9 @@ def test_a_gained_notice_reaches_the_webhook_and_the_mailbox_once(site: FixtureS
     assert TRADITIONAL in str(make_header(decode_header(email["Subject"])))
     assert email["To"] == "reader@example.org"
 
-    again = run_zwgk("alerts", "run", "--db", sqlite_url)
+    again = run_zwgk("alerts", "run", "--db", db_url)
     assert "planned 0, sent 0" in again.stdout and len(webhook.received) == 1 and len(mails) == 1
-    log = json.loads(run_zwgk("alerts", "log", "--json", "--db", sqlite_url).stdout)
+    log = json.loads(run_zwgk("alerts", "log", "--json", "--db", db_url).stdout)
     assert {(entry["rule"], entry["status"]) for entry in log} == {("data", "sent")} and len(log) == 2
 
 
@@ -246,3 +246,24 @@ def test_rules_are_checked_when_added(sqlite_url: str) -> None:
     assert "S3cret" not in masked("json://user:S3cretPassw0rd@127.0.0.1:1/x")
     assert run_zwgk("alerts", "remove", "missing", "--db", sqlite_url).returncode == 1
     assert run_zwgk("alerts", "add", "x", "--query", "公路", "--notify", "nonsense://", "--db", sqlite_url).returncode == 1
+
+
+def test_an_event_committed_late_with_a_smaller_id_is_still_planned_once(db_url: str) -> None:
+    from archive.models import Event, utcnow
+
+    archive = open_archive(db_url)
+    archive.ensure_source("shanghai", "上海市交通委员会", HOST, "shanghai_ivs")
+    first = archive.save_notice("shanghai", "https://jtw.sh.gov.cn/a.html", {"title": "公路", "body": "公路", "body_original": "公路"}, "a")
+    alerts = Alerts(archive, notify=lambda url, title, body: None)
+    alerts.add("roads", "公路", ["json://127.0.0.1:1/x"], backfill=True)
+    assert alerts.plan() == 1
+    newest = max(event.id for event in archive.events())
+    version_id = archive.find_document(str(first.document_id)).versions[0].id
+    with archive.transaction() as session:  # ids are handed out before commit: a slow writer commits the smaller
+        session.add(Event(id=newest + 5, document_id=first.document_id, version_id=version_id, kind="new", at=utcnow()))
+    assert alerts.plan() == 1
+    with archive.transaction() as session:
+        session.add(Event(id=newest + 3, document_id=first.document_id, version_id=version_id, kind="new", at=utcnow()))
+    assert alerts.plan() == 1  # below the watermark, yet planned
+    assert alerts.plan() == 0  # and only once
+    archive.close()

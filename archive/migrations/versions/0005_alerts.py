@@ -24,7 +24,9 @@ def upgrade() -> None:
     sa.Column('digest', sa.Boolean(), nullable=False),
     sa.Column('channels', sa.JSON(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('start_event_id', sa.Integer(), nullable=False),
     sa.Column('last_event_id', sa.Integer(), nullable=False),
+    sa.Column('planned_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alert_rules')),
     sa.UniqueConstraint('name', name=op.f('uq_alert_rules_name'))
     )
