@@ -6,7 +6,7 @@ and records one pending delivery per (rule, event, channel) under a unique
 constraint, so nothing is planned twice. Delivering sends what is due through
 Apprise, one channel at a time: a channel that fails keeps its deliveries for a
 later run (with backoff) and never holds back another channel; a sent delivery
-is marked sent at once and never sent again. Only one alert run works at a time
+is marked sent at once (only a crash between the send and the mark repeats one). Only one alert run works at a time
 (a lease in the database).
 
 Channel URLs may hold ``${NAME}`` placeholders, filled when sending from the
@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -47,6 +48,8 @@ LOOK_BACK = dt.timedelta(minutes=15)
 BACKOFF_FIRST = dt.timedelta(minutes=5)
 BACKOFF_MAX = dt.timedelta(hours=6)
 SUMMARY_LINES = 5
+DIGEST_SIZE = 50  # notices in one digest message; more make several
+_INSERT_CHUNK = 1000
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 # (url, title, body) -> None when sent, else why not
@@ -86,18 +89,38 @@ def expand(url: str, secrets: dict[str, str]) -> str:
 
 
 def masked(url: str) -> str:
-    """A channel URL fit to show: placeholders as written, secrets hidden (Apprise's privacy form)."""
+    """A channel URL fit to show: ${NAME}s as written, passwords, tokens and argument values hidden."""
     import apprise
 
-    if _PLACEHOLDER.search(url):
-        return url
-    try:
-        plugin = apprise.Apprise.instantiate(url)
-    except Exception:  # noqa: BLE001 - a URL Apprise cannot read is shown by its scheme alone
-        plugin = None
-    if plugin:
-        return plugin.url(privacy=True)
-    return url.split("://", 1)[0] + "://…"
+    if not _PLACEHOLDER.search(url):
+        try:
+            plugin = apprise.Apprise.instantiate(url)
+        except Exception:  # noqa: BLE001 - a URL Apprise cannot read is shown by its scheme alone
+            plugin = None
+        if not plugin:
+            return url.split("://", 1)[0] + "://…"
+        url = plugin.url(privacy=True)
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]  # as written: ${NAME}s keep their case
+    if parts.username:
+        host = f"{_hide(parts.username)}:{_hide(parts.password)}@{host}" if parts.password else \
+            f"{_hide(parts.username)}@{host}"
+    path = "/".join(_hide(segment) if len(segment) >= 12 else segment for segment in parts.path.split("/"))
+    query = "&".join(f"{key}={_hide(value)}" if key[:1] in "+-:" or _SECRET_KEYS.search(key) or len(value) >= 12
+                     else f"{key}={value}" for key, value in parse_qsl(parts.query, keep_blank_values=True))
+    return f"{parts.scheme}://{host}{path}" + (f"?{query}" if query else "")
+
+
+_SECRET_KEYS = re.compile(r"token|key|secret|pass|pwd|auth|sign", re.IGNORECASE)
+
+
+def _hide(value: str | None) -> str:
+    """A value shown only as ${NAME} or Apprise's own mask, else as ***."""
+    if not value:
+        return ""
+    if _PLACEHOLDER.fullmatch(value) or re.fullmatch(r"[^*]?\.\.\.[^*]?|\*+", value):
+        return value
+    return "***"
 
 
 def apprise_notify(url: str, title: str, body: str) -> str | None:
@@ -215,10 +238,10 @@ class Alerts:
                 rule.planned_at = now
                 rows = [{"rule_id": rule.id, "event_id": event_id, "channel": channel}
                         for event_id in events for channel in range(len(rule.channels))]
-                if rows:
-                    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-                    inserted = session.scalars(insert(AlertDelivery).values(rows).on_conflict_do_nothing()
-                                               .returning(AlertDelivery.id))
+                insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+                for start in range(0, len(rows), _INSERT_CHUNK):  # databases bound the parameters of a statement
+                    inserted = session.scalars(insert(AlertDelivery).values(rows[start:start + _INSERT_CHUNK])
+                                               .on_conflict_do_nothing().returning(AlertDelivery.id))
                     planned += len(inserted.all())
                 rule.last_event_id = max(rule.last_event_id, newest)
         return planned
@@ -250,8 +273,11 @@ class Alerts:
         for delivery_id, rule_id, channel, event_id in due:
             groups.setdefault((rule_id, channel), []).append((delivery_id, event_id))
         for (rule_id, channel), deliveries in groups.items():
-            rule = rules[rule_id]
-            batches = [deliveries] if rule.digest else [[delivery] for delivery in deliveries]
+            rule = rules.get(rule_id)
+            if rule is None:  # removed while this run was reading
+                continue
+            size = DIGEST_SIZE if rule.digest else 1
+            batches = [deliveries[start:start + size] for start in range(0, len(deliveries), size)]
             for batch in batches:
                 title, body = self.message(rule, [event_id for _, event_id in batch])
                 try:
@@ -260,12 +286,27 @@ class Alerts:
                     error = str(missing)
                 except Exception as unexpected:  # noqa: BLE001 - one channel's failure never stops the others
                     error = f"{unexpected.__class__.__name__}: {unexpected}"
+                if error:
+                    error = self.scrub(error, rule.channels[channel])
                 self._record([delivery_id for delivery_id, _ in batch], error, now)
                 if error:
                     report.failed += len(batch)
                     report.errors.append(f"{rule.name} → {masked(rule.channels[channel])}: {error}")
                 else:
                     report.sent += len(batch)
+
+    def scrub(self, text: str, channel: str) -> str:
+        """Take every secret of a channel out of a text (an error may quote it in any form)."""
+        secrets = [self.settings.secrets.get(name, os.environ.get(name)) for name in _PLACEHOLDER.findall(channel)]
+        try:
+            secrets.append(expand(channel, self.settings.secrets))
+        except AlertError:
+            pass
+        parts = urlsplit(channel)
+        secrets += [parts.password, *(value for _, value in parse_qsl(parts.query)), *parts.path.split("/")]
+        for secret in sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True):
+            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+        return text
 
     def _record(self, delivery_ids: list[int], error: str | None, now: dt.datetime) -> None:
         with self.archive.transaction() as session:
@@ -275,7 +316,8 @@ class Alerts:
                     delivery.status, delivery.sent_at, delivery.last_error = "sent", now, None
                 else:
                     delivery.status, delivery.last_error = "failed", error
-                    delivery.next_attempt_at = now + min(BACKOFF_FIRST * 2 ** (delivery.attempts - 1), BACKOFF_MAX)
+                    delivery.next_attempt_at = now + min(BACKOFF_FIRST * 2 ** min(delivery.attempts - 1, 10),
+                                                         BACKOFF_MAX)
 
     # Messages
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine, func, inspect, select, text
 
 from .db import create_archive_engine, ensure_schema
-from .models import Base, Document, Lease, SearchText
+from .models import Base, Lease, SearchText
 from .search import index_existing_versions
 from .store import ArchiveError
 
@@ -28,9 +28,8 @@ def copy_archive(source: Engine, target_url: str, batch: int = 1000,
     target = create_archive_engine(target_url)
     try:
         ensure_schema(target)
-        with target.connect() as connection:
-            if connection.scalar(select(func.count()).select_from(Document)):
-                raise ArchiveError(f"{target.url.render_as_string()} already holds notices: copy into an empty archive")
+        if any(table_counts(target).values()):
+            raise ArchiveError(f"{target.url.render_as_string()} already holds data: copy into an empty archive")
         copied: dict[str, int] = {}
         with source.connect() as reading, target.begin() as writing:
             for table in Base.metadata.sorted_tables:

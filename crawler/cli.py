@@ -785,8 +785,9 @@ def alerts_list(as_json: bool, db_url: str | None) -> None:
     from archive.alerts import masked
 
     manager = _alerts(db_url)
-    rows = [{"name": r.name, "kind": r.kind, "query": r.query, "changes": r.changes, "digest": r.digest,
-             "channels": [masked(c) for c in r.channels]} for r in manager.rules()]
+    with alert_errors():
+        rows = [{"name": r.name, "kind": r.kind, "query": r.query, "changes": r.changes, "digest": r.digest,
+                 "channels": [masked(c) for c in r.channels]} for r in manager.rules()]
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return

@@ -267,3 +267,33 @@ def test_an_event_committed_late_with_a_smaller_id_is_still_planned_once(db_url:
     assert alerts.plan() == 1  # below the watermark, yet planned
     assert alerts.plan() == 0  # and only once
     archive.close()
+
+
+@pytest.mark.parametrize("url", [
+    "json://h.example/p?+Authorization=Bearer%20SECRETTOKEN1",
+    "json://u:SECRETTOKEN1@h.example/p?-token=SECRETTOKEN1",
+    "mailto://user:SECRETTOKEN1@smtp.example.org?to=${MAIL_TO}",
+    "dingtalk://SECRETTOKEN1abcdef/",
+])
+def test_masking_hides_tokens_in_every_place_a_url_holds_them(url: str) -> None:
+    assert "SECRETTOKEN1" not in masked(url)
+
+
+def test_a_channel_that_stays_down_backs_off_without_end_and_errors_hold_no_secret(db_url: str, monkeypatch) -> None:
+    from archive.models import AlertDelivery
+
+    monkeypatch.setenv("HOOK_SECRET", "hunter2-very-secret")
+    archive = open_archive(db_url)
+    archive.ensure_source("shanghai", "上海市交通委员会", HOST, "shanghai_ivs")
+    archive.save_notice("shanghai", "https://jtw.sh.gov.cn/a.html",
+                        {"title": "公路", "body": "公路", "body_original": "公路"}, "a")
+    alerts = Alerts(archive, notify=lambda url, title, body: f"refused by {url}")
+    alerts.add("roads", "公路", ["json://127.0.0.1:1/${HOOK_SECRET}"], backfill=True)
+    now = dt.datetime.now(dt.timezone.utc)
+    for attempt in range(60):  # weeks of a dead channel
+        report = alerts.run(now=now + dt.timedelta(days=attempt, minutes=1))
+        assert report.failed == 1
+    with archive.session() as session:
+        [delivery] = session.query(AlertDelivery).all()
+    assert delivery.attempts == 60 and "hunter2" not in delivery.last_error and "***" in delivery.last_error
+    archive.close()

@@ -43,4 +43,4 @@ def test_copy_to_postgresql_and_back_gives_identical_exports(site: FixtureSite, 
 def test_copy_refuses_a_target_that_holds_notices(site: FixtureSite, sqlite_url: str, tmp_path) -> None:
     crawl(site, sqlite_url, "shanghai")
     refused = run_zwgk("db", "copy", "--to", sqlite_url, "--db", sqlite_url)
-    assert refused.returncode == 1 and "already holds notices" in refused.stderr
+    assert refused.returncode == 1 and "already holds data" in refused.stderr
