@@ -763,8 +763,8 @@ def alerts_add(name: str, query: str, filters: dict[str, str | None], channels: 
                digest: bool, backfill: bool, source_health: bool, config_file: str | None, db_url: str | None) -> None:
     """Add the alert rule NAME: a saved search and where to send what it finds."""
     written = " ".join([query, *(f"{name}:{value}" for name, value in filters.items() if value)]).strip()
-    if source_health and written:
-        raise click.UsageError("--source-health watches sources: it takes no query or filters")
+    if source_health and (written or changes):
+        raise click.UsageError("--source-health watches sources: it takes no query, filters or --changes")
     parse_search(written, {})
     manager = _alerts(db_url, config_file)
     with alert_errors():

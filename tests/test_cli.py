@@ -50,6 +50,7 @@ def test_every_command_has_help(command: str) -> None:
     (["crawl", "shanghai", "-s", "ROBOTSTXT_OBEY=perhaps"], "takes true or false"),
     (["search", "(公路"], "without its"),
     (["alerts", "add", "x", "--source-health", "-q", "公路", "--notify", "json://h/x"], "takes no query"),
+    (["alerts", "add", "x", "--source-health", "--changes", "--notify", "json://h/x"], "--changes"),
     (["schedule", "list", "--config", "/no/such/zwgk.toml"], "cannot read config file"),
     (["export", "--format", "xml"], "'xml' is not one of"),
     (["export", "--db", "not a url"], "not a database URL"),
