@@ -68,8 +68,9 @@ EXTENSIONS = {"crawler.extensions.CrawlProgress": 500}
 # Seconds between progress lines on stderr while crawling (0 turns them off).
 ZWGK_PROGRESS_INTERVAL = 30.0
 
-# Remote control stays off.
+# Remote control stays off: the telnet console, and the HTTP control server Scrapy 2.19 starts by default.
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 
 # Host remapping for mirrors, proxies and fixture sites: {"host": "base URL"}, as a dict or
 # as JSON text (checked, with a clear message, by crawler.middlewares.parse_host_map).
