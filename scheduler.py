@@ -179,8 +179,10 @@ class Harvester:
     def __init__(self, db_url: str | None = None, sources_file: str | None = None,
                  config: ScheduleConfig | None = None, crawl_settings: Sequence[str] = (),
                  scheduler_class: type[BaseScheduler] = BlockingScheduler,
-                 alert_settings: AlertSettings | None = None) -> None:
+                 alert_settings: AlertSettings | None = None, redis_url: str | None = None) -> None:
         self.config = config or ScheduleConfig()
+        # In a cluster each job starts a crawl that the workers (`zwgk worker`) share through this Redis.
+        self.redis_url = redis_url
         self.sources_file = sources_file
         self.registry = load_sources(sources_file)
         for key in self.config.sources:
@@ -330,13 +332,16 @@ class Harvester:
             command += ["--sources", str(self.sources_file)]
         for setting in self.crawl_settings:
             command += ["-s", setting]
+        if self.redis_url:
+            command.append("--distributed")
         started = dt.datetime.now()
         with self._children_lock:  # decided and registered together: stop() sees every child
             if self.stopping.is_set():
                 return None
             # A session of its own: a terminal's Ctrl-C or a second signal reaches the crawl only through us.
             # The database URL goes by the environment, not the command line that `ps` shows.
-            child = subprocess.Popen(command, start_new_session=True, env={**os.environ, "ZWGK_DB": self.db_url})
+            env = {**os.environ, "ZWGK_DB": self.db_url, **({"ZWGK_REDIS": self.redis_url} if self.redis_url else {})}
+            child = subprocess.Popen(command, start_new_session=True, env=env)
             self._children[child] = False
         try:
             try:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -103,12 +104,31 @@ def ensure_schema(engine: Engine) -> None:
     if revision == head:
         return
     if revision is None and not inspect(engine).get_table_names():
-        upgrade(engine)
+        try:
+            upgrade(engine)
+        except DBAPIError:
+            if not _created_meanwhile(engine):  # not another process creating it at the same moment
+                raise
+        return
+    if revision is None and _created_meanwhile(engine):  # tables without a revision: being created right now?
         return
     raise DatabaseURLError(
         f"the archive's schema is at {revision or 'an unknown revision'}, this zwgk needs {head}: "
         "run `zwgk db upgrade` (back the database up first)"
     )
+
+
+def _created_meanwhile(engine: Engine, wait: float = 60.0) -> bool:
+    """Whether another process (a worker started at the same moment) finishes creating the schema."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            if current_revision(engine) == SCHEMA_REVISION:
+                return True
+        except DBAPIError:
+            pass
+        time.sleep(0.5)
+    return False
 
 
 def open_archive(db_url: str | None = None, policy=None):

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .models import Lease as LeaseRow
@@ -71,11 +71,15 @@ class Lease:
         self._renewer.start()
 
     def _take_over(self, now: dt.datetime, expires: dt.datetime) -> None:
-        """The row exists: take it if it has lapsed, else say who holds it."""
+        """The row exists: take it if it has lapsed or is held under our holder name, else say who holds it.
+
+        Workers that share one crawl share its holder name, so each of them can join and renew it.
+        """
         try:
             with self.archive.engine.begin() as connection:
                 taken = connection.execute(
-                    update(LeaseRow).where(LeaseRow.name == self.name, LeaseRow.expires_at < now)
+                    update(LeaseRow).where(LeaseRow.name == self.name,
+                                           or_(LeaseRow.expires_at < now, LeaseRow.holder == self.holder))
                     .values(holder=self.holder, acquired_at=now, expires_at=expires)).rowcount
                 if not taken:
                     row = connection.execute(select(LeaseRow.holder, LeaseRow.expires_at)
@@ -87,7 +91,7 @@ class Lease:
         except IntegrityError:  # someone else took it between our statements
             raise LeaseTaken(self.name, "another process", expires) from None
         if taken:
-            logger.warning("took over %s: its holder stopped renewing it", self.name)
+            logger.info("took %s: its holder had stopped renewing it, or shares it with us", self.name)
 
     def _renew(self) -> None:
         renewed = utcnow()
@@ -110,11 +114,15 @@ class Lease:
                 return
             renewed = utcnow()
 
-    def release(self) -> None:
+    def stop_renewing(self) -> None:
+        """Leave the lease to its other sharers (or to lapse)."""
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join()
             self._renewer = None
+
+    def release(self) -> None:
+        self.stop_renewing()
         with self.archive.engine.begin() as connection:
             connection.execute(delete(LeaseRow).where(LeaseRow.name == self.name, LeaseRow.holder == self.holder))
 

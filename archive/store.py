@@ -166,6 +166,11 @@ class Archive:
             for name in ("pages", "new", "changed", "unchanged", "not_modified", "errors", "incomplete"):
                 setattr(run, name, int(counts.get(name, 0)))
 
+    def run_status(self, run_id: int) -> str | None:
+        """A run's status ("running", "completed", …), None for no such run."""
+        with self.session() as session:
+            return session.scalar(select(CrawlRun.status).where(CrawlRun.id == run_id))
+
     def close_abandoned_runs(self, source_key: str) -> int:
         """Mark runs left "running" by a crawl process that died as interrupted.
 

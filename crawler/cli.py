@@ -48,6 +48,28 @@ def open_archive_or_fail(db_url: str | None):
         return open_archive(db_url)
 
 
+def _setting_overrides(settings: tuple[str, ...]) -> dict[str, str]:
+    overrides = {}
+    for item in settings:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.UsageError(f"-s takes NAME=VALUE, got {item!r}")
+        overrides[name] = value
+    return overrides
+
+
+def check_redis(url: str) -> None:
+    """Fail in one line when the shared Redis does not answer."""
+    from redis.exceptions import RedisError
+
+    from crawler.distributed import connect
+
+    try:
+        connect(url).close()
+    except (RedisError, ValueError) as error:
+        raise click.ClickException(f"cannot reach the shared Redis at {url}: {error}") from error
+
+
 def load_registry(sources_file: str | None):
     from spiders.registry import RegistryError, load_sources
 
@@ -80,9 +102,15 @@ def cli() -> None:
               help="Set a Scrapy setting for this run, as `scrapy crawl -s` does (repeatable).")
 @click.option("--sources", "sources_file", metavar="FILE", help=SOURCES_HELP)
 @click.option("-v", "--verbose", is_flag=True, help="Show Scrapy's log (INFO) while crawling.")
+@click.option("--distributed", is_flag=True,
+              help="Share each source's crawl with every other worker crawling it through the same Redis: "
+                   "join the crawl under way (or start it) and work until it is finished.")
+@click.option("--redis", "redis_url", envvar="ZWGK_REDIS", metavar="URL",
+              help="The Redis the workers share, e.g. redis://10.0.0.5:6379/0 (default: $ZWGK_REDIS).")
 @db_option
 def crawl(sources: tuple[str, ...], all_sources: bool, full: bool, revisit: bool, settings: tuple[str, ...],
-          sources_file: str | None, verbose: bool, db_url: str | None) -> None:
+          sources_file: str | None, verbose: bool, distributed: bool, redis_url: str | None,
+          db_url: str | None) -> None:
     """Crawl SOURCEs (registry keys, see `zwgk sources`) into the archive.
 
     By default each source's list pages are walked newest first, stopping at the
@@ -94,6 +122,7 @@ def crawl(sources: tuple[str, ...], all_sources: bool, full: bool, revisit: bool
       zwgk crawl shanghai
       zwgk crawl --all --full
       zwgk crawl shanghai -s DOWNLOAD_DELAY=3 -s CONCURRENT_REQUESTS_PER_DOMAIN=1
+      zwgk crawl --all --distributed --redis redis://10.0.0.5/0   (on every worker machine)
     """
     from crawler.crawl import crawl_settings, run_crawls
 
@@ -105,12 +134,7 @@ def crawl(sources: tuple[str, ...], all_sources: bool, full: bool, revisit: bool
     unknown = [key for key in sources if key not in registry]
     if unknown:
         raise click.UsageError(f"unknown source {', '.join(unknown)} (sources: {', '.join(registry)})")
-    overrides = {}
-    for item in settings:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise click.UsageError(f"-s takes NAME=VALUE, got {item!r}")
-        overrides[name] = value
+    overrides = _setting_overrides(settings)
     db_url = db_url or overrides.get("ZWGK_DB")
     chosen = [registry[key] for key in (registry if all_sources else dict.fromkeys(sources))]
     from spiders.loader import PLATFORMS
@@ -119,11 +143,16 @@ def crawl(sources: tuple[str, ...], all_sources: bool, full: bool, revisit: bool
         if source.platform not in PLATFORMS:
             raise click.UsageError(f"source {source.key} names platform {source.platform!r}; "
                                    f"known platforms: {', '.join(sorted(PLATFORMS))}")
+    if distributed and not redis_url:
+        raise click.UsageError("--distributed needs the shared Redis: --redis URL or ZWGK_REDIS")
     try:
-        run_settings = crawl_settings(db_url, sources_file, overrides, "INFO" if verbose else "WARNING")
+        run_settings = crawl_settings(db_url, sources_file, overrides, "INFO" if verbose else "WARNING",
+                                      redis_url if distributed else None)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     open_archive_or_fail(db_url).close()
+    if distributed:
+        check_redis(redis_url)
     click.echo(f"crawling {', '.join(source.key for source in chosen)} …", err=True)
     summaries = run_crawls(chosen, run_settings, full=full, revisit=revisit)
     click.echo(f"{'source':<12} {'status':<11} {'pages':>6} {'new':>5} {'changed':>7} {'unchanged':>9} {'errors':>6}")
@@ -136,6 +165,45 @@ def crawl(sources: tuple[str, ...], all_sources: bool, full: bool, revisit: bool
             click.echo(f"  {summary.source}: looks broken: {summary.problem}", err=True)
     if not all(summary.ok for summary in summaries):
         sys.exit(1)
+
+
+@cli.command()
+@click.option("--redis", "redis_url", envvar="ZWGK_REDIS", metavar="URL", required=True,
+              help="The Redis the workers share, e.g. redis://10.0.0.5:6379/0 (default: $ZWGK_REDIS).")
+@click.option("--poll", "poll_seconds", type=click.FloatRange(0.5, 3600), default=5.0, show_default=True,
+              help="Seconds between looks for newly started crawls.")
+@click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
+              help="Set a Scrapy setting for every crawl this worker joins (repeatable).")
+@click.option("--sources", "sources_file", metavar="FILE", help=SOURCES_HELP)
+@click.option("-v", "--verbose", is_flag=True, help="Show Scrapy's log (INFO) while crawling.")
+@db_option
+def worker(redis_url: str, poll_seconds: float, settings: tuple[str, ...], sources_file: str | None,
+           verbose: bool, db_url: str | None) -> None:
+    """Work on the shared crawls that others start, until SIGTERM or Ctrl-C.
+
+    A crawl is started by `zwgk crawl --distributed SOURCE` or by a scheduler
+    run with `zwgk schedule run --distributed`; every worker of the same Redis
+    and archive joins it, and they split its requests. A worker that dies loses
+    nothing: what it held goes back to the queue after ZWGK_WORKER_TIMEOUT
+    (30 s). SIGTERM lets the requests in hand finish, then exits 0.
+
+    \b
+    Example (on each crawl machine):
+      ZWGK_DB=postgresql+psycopg://zwgk@db/zwgk zwgk worker --redis redis://10.0.0.5/0
+    """
+    from crawler.crawl import crawl_settings, work_on_shared_crawls
+
+    registry = load_registry(sources_file)
+    try:
+        run_settings = crawl_settings(db_url, sources_file, _setting_overrides(settings),
+                                      "INFO" if verbose else "WARNING", redis_url)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    open_archive_or_fail(run_settings.get("ZWGK_DB")).close()
+    check_redis(redis_url)
+    click.echo(f"waiting for shared crawls at {redis_url} (Ctrl-C stops) …", err=True)
+    joined = work_on_shared_crawls(registry, run_settings, poll_seconds, report=lambda line: click.echo(line, err=True))
+    click.echo(f"worker stopped after taking part in {joined} crawls", err=True)
 
 
 FILTERS = (("source", "Only these sources (comma-separated keys)."),
@@ -643,7 +711,8 @@ def schedule() -> None:
     """
 
 
-def _harvester(db_url: str | None, sources_file: str | None, config_file: str | None, settings: tuple[str, ...] = ()):
+def _harvester(db_url: str | None, sources_file: str | None, config_file: str | None, settings: tuple[str, ...] = (),
+               redis_url: str | None = None):
     from archive.alerts import load_alert_settings
     from scheduler import ConfigError, Harvester, load_schedule_config
 
@@ -655,7 +724,8 @@ def _harvester(db_url: str | None, sources_file: str | None, config_file: str | 
         config = load_schedule_config(config_file)
         alert_settings = load_alert_settings(config_file)
         with archive_errors():
-            return Harvester(db_url, sources_file, config, settings, alert_settings=alert_settings)
+            return Harvester(db_url, sources_file, config, settings, alert_settings=alert_settings,
+                             redis_url=redis_url)
     except ConfigError as error:
         raise click.UsageError(str(error)) from error
 
@@ -665,9 +735,13 @@ def _harvester(db_url: str | None, sources_file: str | None, config_file: str | 
 @click.option("--sources", "sources_file", metavar="FILE", help=SOURCES_HELP)
 @click.option("-s", "--set", "settings", multiple=True, metavar="NAME=VALUE",
               help="A Scrapy setting for every scheduled crawl (repeatable).")
+@click.option("--distributed", is_flag=True,
+              help="Start each crawl as a shared crawl that `zwgk worker`s on other machines join.")
+@click.option("--redis", "redis_url", envvar="ZWGK_REDIS", metavar="URL",
+              help="The Redis the workers share (default: $ZWGK_REDIS).")
 @db_option
 def schedule_run(config_file: str | None, sources_file: str | None, settings: tuple[str, ...],
-                 db_url: str | None) -> None:
+                 distributed: bool, redis_url: str | None, db_url: str | None) -> None:
     """Run the scheduler in the foreground until SIGTERM or Ctrl-C.
 
     Each crawl runs as `zwgk crawl SOURCE` in a process of its own, with the
@@ -675,12 +749,18 @@ def schedule_run(config_file: str | None, sources_file: str | None, settings: tu
     once. Only one scheduler per archive is active: another one started
     against the same database stands by and takes over if the first dies.
     SIGTERM lets running crawls finish the notice in hand, then exits.
+    With --distributed each crawl is shared with the `zwgk worker`s of the same Redis.
     """
     import logging
 
+    if distributed:
+        if not redis_url:
+            raise click.UsageError("--distributed needs the shared Redis: --redis URL or ZWGK_REDIS")
+        check_redis(redis_url)
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    harvester = _harvester(db_url, sources_file, config_file, settings)
+    harvester = _harvester(db_url, sources_file, config_file, settings, redis_url if distributed else None)
     harvester.serve(on_standby=lambda message: click.echo(message, err=True))
     click.echo("scheduler stopped", err=True)
 

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from scrapy.crawler import CrawlerProcess
+from redis.exceptions import RedisError
+from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
+from scrapy.utils.reactor import install_reactor
+from twisted.internet.task import LoopingCall
+from twisted.python.failure import Failure
 
-from archive import open_archive, resolve_db_url
+from archive import Archive, open_archive, resolve_db_url
 from archive.leases import Lease, LeaseTaken
 from archive.store import china_time
+from crawler.distributed import SharedCrawl, connect, new_worker_id
 from crawler.middlewares import parse_host_map
 from spiders.loader import spider_class
 from spiders.registry import SourceConfig
+
+logger = logging.getLogger(__name__)
+# Seconds a worker waits before joining again a shared crawl that failed to run in it.
+FAILED_JOIN_PAUSE = 60.0
 
 
 @dataclass(frozen=True)
@@ -39,11 +51,18 @@ class RunSummary:
 
 
 def crawl_settings(db_url: str | None, sources_file: str | None, overrides: dict[str, str],
-                   log_level: str = "WARNING") -> Settings:
-    """The project settings, then zwgk's choices for this run, then the user's ``-s`` values."""
+                   log_level: str = "WARNING", redis_url: str | None = None) -> Settings:
+    """The project settings, then zwgk's choices for this run, then the user's ``-s`` values.
+
+    ``redis_url`` makes the run a worker of crawls shared through that Redis.
+    """
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
     settings.set("ZWGK_DB", resolve_db_url(db_url), priority="cmdline")
+    if redis_url:
+        settings.set("ZWGK_DISTRIBUTED", True, priority="cmdline")
+        settings.set("ZWGK_REDIS", redis_url, priority="cmdline")
+        settings.set("SCHEDULER", "crawler.distributed.SharedScheduler", priority="cmdline")
     if sources_file:
         settings.set("ZWGK_SOURCES", sources_file, priority="cmdline")
     settings.set("LOG_LEVEL", log_level, priority="cmdline")
@@ -92,43 +111,174 @@ def run_crawls(sources: list[SourceConfig], settings: Settings, full: bool = Fal
     """Crawl ``sources`` together in this process (once: Twisted's reactor cannot restart).
 
     Each source is crawled only while this process holds its lease in the archive,
-    so two crawls of one source never run at once, wherever they were started.
+    so two crawls of one source never run at once, wherever they were started. With
+    ZWGK_DISTRIBUTED, this process joins (or starts) each source's crawl shared through
+    the Redis of ZWGK_REDIS, and holds the lease together with the other workers.
     """
     # Until Scrapy installs its graceful handlers (once the reactor runs), SIGTERM aborts
     # at once; the finally below still releases the leases.
     signal.signal(signal.SIGTERM, _abort)
     archive = open_archive(settings.get("ZWGK_DB"))
-    leases: list[Lease] = []
+    cluster = Cluster(settings) if settings.getbool("ZWGK_DISTRIBUTED") else None
+    leases: list[tuple[Lease, SharedCrawl | None]] = []
     skipped: dict[str, RunSummary] = {}
+    crawlers = {}
+    joined: list[tuple[SourceConfig, SharedCrawl | None, dict[str, bool]]] = []
     try:
         for source in sources:
-            lease = Lease(archive, f"crawl:{source.key}", settings.getfloat("ZWGK_LEASE_SECONDS"),
-                          on_lost=_stop_this_process)
             try:
-                lease.acquire()
+                if cluster is None:
+                    lease, shared, options = _take_lease(archive, source.key, settings), None, {}
+                else:
+                    lease, shared, options = cluster.join(archive, source, full, revisit)
             except LeaseTaken as error:
                 skipped[source.key] = RunSummary(source.key, "locked", message=(
                     f"not crawled: another crawl of {source.key} is running ({error.holder}); "
                     f"its lock lapses at {china_time(error.expires_at)} if that process is dead"))
                 continue
-            leases.append(lease)
-            archive.close_abandoned_runs(source.key)
+            leases.append((lease, shared))
+            joined.append((source, shared, options or {"full": full, "revisit": revisit}))
         process = CrawlerProcess(settings)
         logging.getLogger("scrapy.downloadermiddlewares.robotstxt").addFilter(_Demote())
-        crawlers = {}
-        for source in sources:
-            if source.key not in skipped:
-                crawler = process.create_crawler(spider_class(source.key, source.platform))
-                crawlers[source.key] = crawler
-                process.crawl(crawler, source=source.key, full=full, revisit=revisit)
+        for source, shared, options in joined:
+            crawlers[source.key] = _new_crawler(process, source, shared)
+            process.crawl(crawlers[source.key], source=source.key, **options)
         if crawlers:
             process.start()
     finally:
-        for lease in leases:
-            lease.release()
+        for lease, shared in leases:
+            _let_go(lease, shared)
         archive.close()
     return [skipped.get(source.key) or _summary(source.key, crawlers[source.key].stats.get_stats())
             for source in sources]
+
+
+def work_on_shared_crawls(sources: dict[str, SourceConfig], settings: Settings, poll_seconds: float = 5.0,
+                          report: Callable[[str], None] = print) -> int:
+    """Join every shared crawl of these sources as workers start them, until SIGTERM or Ctrl-C.
+
+    Returns how many crawls this worker took part in. ``report`` gets one line as it
+    joins a crawl and one as its part ends.
+    """
+    archive = open_archive(settings.get("ZWGK_DB"))
+    cluster = Cluster(settings)
+    install_reactor(settings.get("TWISTED_REACTOR"))  # Scrapy's, before anything imports the default one
+    from twisted.internet import reactor
+
+    process = CrawlerProcess(settings)
+    logging.getLogger("scrapy.downloadermiddlewares.robotstxt").addFilter(_Demote())
+    active: dict[str, tuple[Lease, SharedCrawl]] = {}
+    failed_at: dict[str, float] = {}  # a crawl that failed to run here is not joined again for a while
+    joined = 0
+
+    def poll() -> None:
+        nonlocal joined
+        try:
+            started = cluster.started_crawls()
+        except RedisError as error:
+            logger.warning("cannot read the shared crawls: %s", error)
+            return
+        for key in sorted(started - set(active)):
+            if key not in sources or time.monotonic() - failed_at.get(key, -FAILED_JOIN_PAUSE) < FAILED_JOIN_PAUSE:
+                continue
+            try:
+                found = cluster.join(archive, sources[key], start=False)
+            except (LeaseTaken, RedisError, TimeoutError) as error:
+                logger.warning("%s: not joined: %s", key, error)
+                continue
+            if found is None:
+                continue
+            lease, shared, options = found
+            active[key] = (lease, shared)
+            joined += 1
+            report(f"{key}: joined run {shared.run_id}")
+            crawler = _new_crawler(process, sources[key], shared)
+            process.crawl(crawler, source=key, **options).addBoth(
+                lambda outcome, key=key, crawler=crawler: left(key, crawler, outcome))
+
+    def left(key: str, crawler: Crawler, outcome: object) -> None:
+        _let_go(*active.pop(key))
+        if isinstance(outcome, Failure):
+            logger.error("%s: the crawl failed: %s", key, outcome.getErrorMessage())
+            failed_at[key] = time.monotonic()
+        summary = _summary(key, crawler.stats.get_stats())
+        report(f"{key}: {summary.status}: {summary.pages} pages, {summary.new} new, {summary.changed} changed, "
+               f"{summary.errors} errors" + (f" ({summary.message})" if summary.message else ""))
+
+    loop = LoopingCall(poll)
+
+    def stop_polling_on_signals() -> None:
+        """Scrapy's handlers stop the crawls gracefully; stop joining new ones first."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            scrapy_handler = signal.getsignal(signum)
+
+            def handler(number: int, frame: object, scrapy_handler=scrapy_handler) -> None:
+                if loop.running:
+                    reactor.callFromThread(loop.stop)
+                if callable(scrapy_handler):
+                    scrapy_handler(number, frame)
+
+            signal.signal(signum, handler)
+
+    reactor.callWhenRunning(stop_polling_on_signals)
+    reactor.callWhenRunning(loop.start, poll_seconds)
+    try:
+        process.start(stop_after_crawl=False)
+    finally:
+        for lease, shared in active.values():
+            _let_go(lease, shared)
+        archive.close()
+    return joined
+
+
+class Cluster:
+    """This process as a worker of the crawls shared through the Redis of ZWGK_REDIS."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.redis = connect(settings.get("ZWGK_REDIS"))
+        self.prefix = settings.get("ZWGK_REDIS_PREFIX")
+        self.worker = new_worker_id()
+        self.worker_timeout = settings.getfloat("ZWGK_WORKER_TIMEOUT")
+        self.lease_seconds = settings.getfloat("ZWGK_LEASE_SECONDS")
+
+    def started_crawls(self) -> set[str]:
+        return {key.decode() for key in self.redis.smembers(f"{self.prefix}:crawls")}
+
+    def join(self, archive: Archive, source: SourceConfig, full: bool = False, revisit: bool = False,
+             start: bool = True) -> tuple[Lease, SharedCrawl, dict[str, bool]] | None:
+        """Join the source's shared crawl (starting it, if ``start``), with the options it was started with."""
+        shared = SharedCrawl(self.redis, self.prefix, source.key, self.worker, self.worker_timeout)
+        lease = shared.join(archive, source, full, revisit, self.lease_seconds,
+                            on_lease_lost=functools.partial(_stop_unless_over, shared), start=start)
+        if lease is None:
+            return None
+        return lease, shared, shared.options()  # every worker follows the --full/--revisit the crawl started with
+
+
+def _take_lease(archive: Archive, key: str, settings: Settings) -> Lease:
+    lease = Lease(archive, f"crawl:{key}", settings.getfloat("ZWGK_LEASE_SECONDS"), on_lost=_stop_this_process)
+    lease.acquire()
+    archive.close_abandoned_runs(key)
+    return lease
+
+
+def _new_crawler(process: CrawlerProcess, source: SourceConfig, shared: SharedCrawl | None) -> Crawler:
+    crawler = process.create_crawler(spider_class(source.key, source.platform))
+    crawler.zwgk_shared_crawl = shared
+    return crawler
+
+
+def _let_go(lease: Lease, shared: SharedCrawl | None) -> None:
+    if shared is None or shared.finished_here:
+        lease.release()
+    else:
+        lease.stop_renewing()  # the lease stays with the workers still crawling
+
+
+def _stop_unless_over(shared: SharedCrawl) -> None:
+    """A worker that lost the shared lease stops, unless the crawl is over (the last worker let the lease go)."""
+    if shared.is_current():
+        _stop_this_process()
 
 
 def _stop_this_process() -> None:

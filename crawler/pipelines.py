@@ -16,6 +16,7 @@ from archive import Archive, ArchiveError
 from archive.health import judge_run
 from archive.store import AttachmentFile, RawResponse
 from crawler.archiving import archive_for, source_for
+from crawler.distributed import SharedCrawl
 from crawler.extract import (
     AttachmentLink,
     ExtractOptions,
@@ -59,7 +60,8 @@ class ArchivePipeline:
         self.source = source_for(self.crawler, spider.source_key)
         source = self.source
         self.archive.ensure_source(source.key, source.name, source.host, source.platform, source.level, source.region)
-        self.run_id = self.archive.start_run(source.key)
+        shared = SharedCrawl.of(self.crawler)
+        self.run_id = shared.run_id if shared else self.archive.start_run(source.key)
         self.stats.set_value("zwgk/run_id", self.run_id)
         for name in COUNTS:
             self.stats.set_value(f"zwgk/{name}", 0)
@@ -184,25 +186,53 @@ class ArchivePipeline:
     def spider_closed(self, spider: Spider, reason: str) -> None:
         if self.run_id is None:
             return
-        counts = {name: self.stats.get_value(f"zwgk/{name}", 0) for name in COUNTS}
-        listed = self.stats.get_value("zwgk/list_pages", 0)
+        shared = SharedCrawl.of(self.crawler)
+        if shared is not None and not (reason == "finished" and shared.claim_finish()):
+            # Another worker finishes the shared run (or carries on with it): report this worker's part.
+            self.stats.set_value("zwgk/status", "completed" if reason == "finished" else "interrupted")
+            self.stats.set_value("zwgk/message", f"this worker's part of run {self.run_id}"
+                                 + ("" if reason == "finished" else f"; it stopped ({reason}) and the others go on"))
+            self._report_part()
+            return
+        if shared is not None:
+            totals = shared.totals()
+        else:
+            totals = {name.removeprefix("zwgk/"): value for name, value in self.stats.get_stats().items()
+                      if name.startswith("zwgk/")}
+        counts = {name: totals.get(name, 0) for name in COUNTS}
+        listed = totals.get("list_pages", 0)
+        first_error = totals.get("first_error")
         if reason != "finished":
             status, message = "interrupted", f"crawl stopped: {reason}"
         elif listed == 0:
             status = "failed"
-            message = self.stats.get_value("zwgk/first_error") or "no list page could be fetched"
+            message = first_error or "no list page could be fetched"
         else:
-            status, message = "completed", self.stats.get_value("zwgk/first_error")
+            status, message = "completed", first_error
         counts["pages"] += listed
-        walked = bool(self.stats.get_value("zwgk/walked_to_end")) and status == "completed"
+        walked = status == "completed" and 0 < totals.get("list_walks", 0) <= totals.get("list_walks_done", 0)
         self.archive.finish_run(self.run_id, status, counts, message, walked_to_end=walked)
+        if shared is not None:
+            shared.forget()
         problem = judge_run(self.archive, self.run_id)
         if problem:
             logger.error("%s looks broken: %s", self.source.key, problem)
             self.stats.set_value("zwgk/problem", problem)
         self.stats.set_value("zwgk/status", status)
-        self.stats.set_value("zwgk/message", message)
-        self.stats.set_value("zwgk/pages", counts["pages"])
+        if shared is None:
+            self.stats.set_value("zwgk/message", message)
+            self.stats.set_value("zwgk/pages", counts["pages"])
+            return
+        self.stats.set_value("zwgk/message", (
+            f"this worker's part; it finished run {self.run_id}, which all workers took to {counts['pages']} pages, "
+            f"{counts['new']} new, {counts['changed']} changed, {counts['errors']} errors"
+            + (f" ({message})" if message else "")))
+        self._report_part()
+
+    def _report_part(self) -> None:
+        """A worker of a shared crawl reports the pages it fetched itself."""
+        self.stats.set_value("zwgk/pages", self.stats.get_value("zwgk/pages", 0)
+                             + self.stats.get_value("zwgk/list_pages", 0))
 
 
 def _download_failure(error: Exception, maxsize: int) -> str:

@@ -83,3 +83,12 @@ ZWGK_SOURCES = None
 
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
+
+# Distributed crawling (`zwgk crawl --distributed`, `zwgk worker`): the Redis the workers share
+# (also --redis), the prefix of zwgk's keys in it (one per archive sharing a Redis), and how many
+# seconds a silent worker is trusted before what it holds goes back to the queue.
+ZWGK_REDIS = os.environ.get("ZWGK_REDIS", "")
+ZWGK_REDIS_PREFIX = os.environ.get("ZWGK_REDIS_PREFIX", "zwgk")
+ZWGK_WORKER_TIMEOUT = 30.0
+# Set by --distributed: the shared scheduler seeds and serves the queue (crawler.distributed).
+ZWGK_DISTRIBUTED = False

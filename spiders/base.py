@@ -83,10 +83,16 @@ class NoticeSpider(scrapy.Spider):
         spider.known = archive.known_urls(spider.source_key)
         spider.may_stop_early = archive.list_walk_completed(spider.source_key)
         spider.retry_urls = archive.pending_failures(spider.source_key)
-        spider.list_walks_started = spider.list_walks_done = 0
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        if self.settings.getbool("ZWGK_DISTRIBUTED"):
+            return  # the shared queue is seeded once per crawl, from initial_requests (crawler.distributed)
+        for request in self.initial_requests():
+            yield request
+
+    def initial_requests(self) -> Iterator[scrapy.Request]:
+        """Where a run starts: due re-checks, pages that failed before, the first page of each column."""
         due_by = None if self.revisit else utcnow() + DUE_SLACK
         for revisit in archive_for(self.crawler).revisits(self.source_key, due_by):
             entry = ListEntry(revisit.url, revisit.listed_title, revisit.listed_date)
@@ -105,7 +111,7 @@ class NoticeSpider(scrapy.Spider):
     def list_request(self, url: str, first: bool = False) -> scrapy.Request:
         """A list page; ``first`` starts a list walk, which ends at its last page or at known notices."""
         if first:
-            self.list_walks_started += 1
+            self.crawler.stats.inc_value("zwgk/list_walks")
         return scrapy.Request(url, callback=self.parse_list, errback=self.failed, dont_filter=first,
                               meta={"zwgk_role": "list"})
 
@@ -143,11 +149,11 @@ class NoticeSpider(scrapy.Spider):
 
     def column_walked(self) -> None:
         """One list has been walked to its end (or to notices known from such a walk)."""
-        self.list_walks_done += 1
-        self.crawler.stats.set_value("zwgk/walked_to_end", self.list_walks_done >= self.list_walks_started)
+        self.crawler.stats.inc_value("zwgk/list_walks_done")
 
-    def detail_request(self, entry: ListEntry) -> scrapy.Request:
-        return scrapy.Request(entry.url, callback=self.parse_detail, errback=self.failed, cb_kwargs={"entry": entry})
+    def detail_request(self, entry: ListEntry, meta: dict | None = None) -> scrapy.Request:
+        return scrapy.Request(entry.url, callback=self.parse_detail, errback=self.failed, cb_kwargs={"entry": entry},
+                              meta=meta)
 
     def parse_detail(self, response: Response, entry: ListEntry) -> Iterator[object]:
         """Hand the page on under the URL the list (or the archive) knows it by, even after a redirect."""

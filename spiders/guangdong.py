@@ -50,11 +50,16 @@ class GuangdongSpider(NoticeSpider):
 
     def defer(self, entry: ListEntry) -> bool:
         """Portal rows of catalogue posts wait until the catalogue walks are done: the catalogue's
-        list context (the publication time) then always wins, whatever order pages arrive in."""
-        if entry.fallback_url:
+        list context (the publication time) then always wins, whatever order pages arrive in.
+        A crawl shared by workers holds them in its shared queue (the catalogue's walks may be
+        on other workers); a crawl of its own holds them here until idle."""
+        if not entry.fallback_url:
+            return False
+        if self.settings.getbool("ZWGK_DISTRIBUTED"):
+            self.crawler.engine.crawl(self.detail_request(entry, meta={"zwgk_defer": True}))
+        else:
             self.deferred.append(entry)
-            return True
-        return False
+        return True
 
     def release_deferred(self) -> None:
         """At idle, fetch the held portal rows whose posts the catalogue did not list."""

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SITES = ROOT / "tests" / "fixtures" / "sites"
 SHARED = ROOT.parent / "shared"
 POSTGRES_ENV = "ZWGK_TEST_POSTGRES_URL"
+REDIS_ENV = "ZWGK_TEST_REDIS_URL"
 
 
 def shared_path(*parts: str) -> Path:
@@ -58,6 +59,36 @@ def postgres_url() -> Iterator[str]:
 def db_url(request: pytest.FixtureRequest) -> str:
     """The same test on the embedded SQLite default and on PostgreSQL."""
     return request.getfixturevalue(f"{'sqlite' if request.param == 'sqlite' else 'postgres'}_url")
+
+
+@dataclass
+class SharedRedis:
+    """The test Redis, with a key prefix of this test's own (tests run side by side)."""
+
+    url: str
+    prefix: str
+
+    def stored_keys(self) -> list[str]:
+        import redis
+
+        with redis.Redis.from_url(self.url) as client:
+            return sorted(key.decode() for key in client.scan_iter(f"{self.prefix}:*"))
+
+
+@pytest.fixture
+def shared_redis() -> Iterator[SharedRedis]:
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        pytest.skip(f"{REDIS_ENV} is not set: distributed crawling tests need a Redis server (.ci/run sets it)")
+    import redis
+
+    prefix = f"zwgktest{uuid.uuid4().hex[:10]}"
+    with redis.Redis.from_url(url) as client:
+        client.ping()  # set but not answering: fail, do not skip
+        yield SharedRedis(url, prefix)
+        keys = list(client.scan_iter(f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
 
 
 @dataclass

@@ -1,0 +1,215 @@
+"""Workers sharing crawls through Redis: every notice archived once, nothing lost to a killed worker.
+
+The workers are real `zwgk crawl --distributed` processes crawling the five fixture
+sites over HTTP into the test PostgreSQL, sharing the test Redis. What they do is
+compared with one plain `zwgk crawl --all` of the same sites.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import pytest
+import redis
+
+from archive import open_archive
+from archive.leases import Lease
+from tests.conftest import (
+    FAST_CRAWL,
+    ROOT,
+    SITES,
+    FixtureSite,
+    SharedRedis,
+    crawl,
+    run_zwgk,
+)
+from tests.fixtures.server import FixtureServer
+
+WORKER_TIMEOUT = 6  # seconds before a silent worker's requests go back on the queue
+
+
+@dataclass(frozen=True)
+class Harvest:
+    """What a crawl of the five sites fetched and archived."""
+
+    fetched: Counter  # request path -> times fetched (robots.txt aside: each process asks once per host)
+    notices: dict[str, tuple]  # url -> the fields a researcher would compare
+    versions: int
+
+
+def harvest(server: FixtureServer, db_url: str) -> Harvest:
+    fetched = Counter(record.path for record in server.requests if not record.path.endswith("/robots.txt"))
+    result = run_zwgk("export", "--format", "jsonl", "--all-versions", "--db", db_url)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    notices = {record["url"]: (record["source"], record["title"], record["published_at"], record["doc_number"],
+                               record["content_hash"]) for record in records}
+    return Harvest(fetched, notices, len(records))
+
+
+@pytest.fixture(scope="module")
+def single_worker(tmp_path_factory: pytest.TempPathFactory) -> Harvest:
+    """The baseline: one plain crawl of every source."""
+    root = tmp_path_factory.mktemp("baseline")
+    shutil.copytree(SITES, root / "sites")
+    db_url = f"sqlite:///{root / 'archive.sqlite3'}"
+    with FixtureServer(root / "sites") as server:
+        result = crawl(FixtureSite(root / "sites", server), db_url, "--all")
+        assert result.returncode == 0, result.stdout + result.stderr
+        return harvest(server, db_url)
+
+
+def start_workers(site: FixtureSite, db_url: str, shared: SharedRedis, count: int, *args: str) -> list[subprocess.Popen]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "ZWGK_HOST_MAP": site.host_map_json}
+    env.pop("ZWGK_REDIS", None)
+    command = [sys.executable, "-m", "crawler.cli", "crawl", "--distributed", "--redis", shared.url,
+               "-s", f"ZWGK_REDIS_PREFIX={shared.prefix}", "-s", f"ZWGK_WORKER_TIMEOUT={WORKER_TIMEOUT}",
+               *FAST_CRAWL, "--db", db_url, *args]
+    return [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(count)]
+
+
+def finish(workers: list[subprocess.Popen]) -> list[tuple[int, str, str]]:
+    results = []
+    for worker in workers:
+        stdout, stderr = worker.communicate(timeout=240)
+        results.append((worker.returncode, stdout, stderr))
+    return results
+
+
+def runs(db_url: str) -> dict[str, tuple[str, int, int]]:
+    archive = open_archive(db_url)
+    try:
+        return {key: (run.status, run.new, run.changed) for run, key in archive.runs()}
+    finally:
+        archive.close()
+
+
+def assert_same_notices(got: Harvest, expected: Harvest) -> None:
+    assert got.notices == expected.notices
+    assert got.versions == len(got.notices)  # one version each: no notice archived twice
+
+
+def test_three_workers_split_the_crawl_and_archive_each_notice_once(
+        site: FixtureSite, postgres_url: str, shared_redis: SharedRedis, single_worker: Harvest) -> None:
+    results = finish(start_workers(site, postgres_url, shared_redis, 3, "--all"))
+    assert [code for code, _, _ in results] == [0, 0, 0], results
+    got = harvest(site.server, postgres_url)
+    assert_same_notices(got, single_worker)
+    assert set(got.fetched) == set(single_worker.fetched)
+    total, alone = sum(got.fetched.values()), sum(single_worker.fetched.values())
+    assert alone <= total <= alone * 1.03, f"{total} requests for three workers, {alone} for one"
+    # The work was shared: more than one worker fetched pages.
+    busy = [stdout for _, stdout, _ in results if any(int(line.split()[2]) for line in stdout.splitlines()[1:])]
+    assert len(busy) >= 2, results
+    # One run per source, finished with the counts of all workers together.
+    per_source = Counter(notice[0] for notice in got.notices.values())
+    assert runs(postgres_url) == {key: ("completed", count, 0) for key, count in per_source.items()}
+    # Nothing of the finished crawls is left in Redis but heartbeats about to expire.
+    assert [key for key in shared_redis.stored_keys() if ":worker:" not in key] == []
+
+
+def test_a_worker_killed_mid_crawl_loses_nothing(
+        site: FixtureSite, postgres_url: str, shared_redis: SharedRedis, single_worker: Harvest) -> None:
+    workers = start_workers(site, postgres_url, shared_redis, 3, "--all")
+    victim = wait_for_a_worker_holding_requests(shared_redis, workers)
+    victim.kill()  # SIGKILL: no chance to hand anything back
+    results = finish([worker for worker in workers if worker is not victim])
+    assert [code for code, _, _ in results] == [0, 0], results
+    assert any("back on the queue" in stderr for _, _, stderr in results), results
+    got = harvest(site.server, postgres_url)
+    assert_same_notices(got, single_worker)
+    assert set(got.fetched) == set(single_worker.fetched)
+    assert {status for status, _, _ in runs(postgres_url).values()} == {"completed"}
+
+
+def wait_for_a_worker_holding_requests(shared: SharedRedis, workers: list[subprocess.Popen]) -> subprocess.Popen:
+    """The worker that holds fetched-but-unfinished requests right now (its id names its pid)."""
+    by_pid = {worker.pid: worker for worker in workers}
+    deadline = time.monotonic() + 60
+    with redis.Redis.from_url(shared.url) as client:
+        while time.monotonic() < deadline:
+            for key in client.scan_iter(f"{shared.prefix}:crawl:*:inflight:*"):
+                pid = int(key.decode().rsplit(":", 2)[-2])
+                if client.hlen(key) >= 2 and pid in by_pid:
+                    return by_pid[pid]
+            time.sleep(0.05)
+    pytest.fail("no worker ever held two requests at once")
+
+
+def test_the_next_shared_crawl_revisits_what_the_last_one_saw(
+        site: FixtureSite, postgres_url: str, shared_redis: SharedRedis) -> None:
+    finish(start_workers(site, postgres_url, shared_redis, 2, "shanghai"))
+    archived = archived_urls(postgres_url)
+    site.server.requests.clear()
+    results = finish(start_workers(site, postgres_url, shared_redis, 2, "shanghai", "--revisit"))
+    assert [code for code, _, _ in results] == [0, 0], results
+    rechecked = Counter(record.path for record in site.server.requests if "If-None-Match" in record.headers)
+    assert sorted(rechecked) == sorted("/" + url.split("://", 1)[1] for url in archived)
+    assert set(rechecked.values()) == {1}
+
+
+def archived_urls(db_url: str) -> list[str]:
+    result = run_zwgk("export", "--format", "jsonl", "--db", db_url)
+    return [json.loads(line)["url"] for line in result.stdout.splitlines()]
+
+
+def test_a_source_crawled_outside_the_cluster_is_not_joined(
+        site: FixtureSite, postgres_url: str, shared_redis: SharedRedis) -> None:
+    archive = open_archive(postgres_url)
+    with Lease(archive, "crawl:shanghai", holder="a plain crawl on another machine"):
+        (code, stdout, stderr), = finish(start_workers(site, postgres_url, shared_redis, 1, "shanghai"))
+    archive.close()
+    assert code == 1
+    assert "locked" in stdout and "a plain crawl on another machine" in stderr
+    assert site.server.requests == []
+
+
+def test_distributed_needs_a_redis_that_answers(site: FixtureSite, sqlite_url: str) -> None:
+    result = run_zwgk("crawl", "shanghai", "--distributed", "--db", sqlite_url, extra_env={"ZWGK_REDIS": ""})
+    assert result.returncode == 2
+    assert "--distributed needs the shared Redis" in result.stderr
+    result = run_zwgk("crawl", "shanghai", "--distributed", "--redis", "redis://127.0.0.1:1/0", "--db", sqlite_url)
+    assert result.returncode == 1
+    assert "cannot reach the shared Redis at redis://127.0.0.1:1/0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_workers_share_the_crawls_a_clustered_scheduler_starts(
+        site: FixtureSite, postgres_url: str, shared_redis: SharedRedis, single_worker: Harvest,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from scheduler import Harvester, ScheduleConfig
+
+    settings = [*FAST_CRAWL[1::2], f"ZWGK_REDIS_PREFIX={shared_redis.prefix}", f"ZWGK_WORKER_TIMEOUT={WORKER_TIMEOUT}"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "ZWGK_HOST_MAP": site.host_map_json}
+    workers = [subprocess.Popen(
+        [sys.executable, "-m", "crawler.cli", "worker", "--redis", shared_redis.url, "--poll", "0.5",
+         *(arg for setting in settings for arg in ("-s", setting)), "--db", postgres_url],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    monkeypatch.setenv("ZWGK_HOST_MAP", site.host_map_json)
+    harvester = Harvester(postgres_url, config=ScheduleConfig(), crawl_settings=settings, redis_url=shared_redis.url)
+    try:
+        assert harvester.crawl("guangzhou") == 0  # the job: start the crawl, work on it with the workers
+    finally:
+        harvester.archive.close()
+        time.sleep(1)
+        for worker in workers:
+            worker.terminate()
+    results = finish(workers)
+    assert [code for code, _, _ in results] == [0, 0], results
+    joined = [stderr for _, _, stderr in results if "guangzhou: joined run" in stderr]
+    assert joined, results
+    got = harvest(site.server, postgres_url)
+    assert_same_notices(got, Harvest(single_worker.fetched, {
+        url: notice for url, notice in single_worker.notices.items() if notice[0] == "guangzhou"}, 0))
+    # The workers fetched part of the pages: the one crawl was split.
+    fetched_by_workers = sum(int(line.split(": ", 2)[2].split(" pages")[0]) for stderr in joined
+                             for line in stderr.splitlines() if line.startswith("guangzhou: completed: "))
+    assert 0 < fetched_by_workers < sum(got.fetched.values()), results
