@@ -252,7 +252,11 @@ class Cluster:
                             on_lease_lost=functools.partial(_stop_unless_over, shared), start=start)
         if lease is None:
             return None
-        return lease, shared, shared.options()  # every worker follows the --full/--revisit the crawl started with
+        options = shared.options()  # every worker follows the --full/--revisit the crawl started with
+        if start and options != {"full": full, "revisit": revisit}:
+            logger.warning("%s: joined a crawl started with %s", source.key,
+                           " ".join(f"--{name}" for name, on in options.items() if on) or "no --full or --revisit")
+        return lease, shared, options
 
 
 def _take_lease(archive: Archive, key: str, settings: Settings) -> Lease:
