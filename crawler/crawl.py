@@ -273,10 +273,17 @@ def _new_crawler(process: CrawlerProcess, source: SourceConfig, shared: SharedCr
 
 
 def _let_go(lease: Lease, shared: SharedCrawl | None) -> None:
-    if shared is None or shared.finished_here:
-        lease.release()
+    if shared is None or shared.finished_here or not _is_current(shared):
+        lease.release()  # (a shared crawl that is over: the lease held under its name goes with it)
     else:
         lease.stop_renewing()  # the lease stays with the workers still crawling
+
+
+def _is_current(shared: SharedCrawl) -> bool:
+    try:
+        return shared.is_current()
+    except RedisError:
+        return True  # cannot tell: leave the lease to lapse
 
 
 def _stop_unless_over(shared: SharedCrawl) -> None:

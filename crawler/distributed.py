@@ -44,8 +44,10 @@ import uuid
 from collections.abc import Callable, Mapping
 
 from redis import Redis
+from redis.exceptions import RedisError
 from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.utils.defer import deferred_from_coro
 from scrapy_redis.connection import get_redis
 from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.queue import PriorityQueue
@@ -65,37 +67,96 @@ DEFER = "zwgk_defer"
 # How long a worker waits for another to finish starting the crawl it joins.
 JOIN_TIMEOUT = 60.0
 
-# Take the highest-priority request and hold it in the worker's in-flight hash, in one step.
-_POP = """
-local item = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+# Every script that acts on a crawl first checks that the crawl is still the one the worker
+# joined (KEYS[1] the crawl's hash, ARGV[1] its id): a worker lagging behind a finished crawl
+# must not pop, queue, count or seed in the next one.
+_SAME_CRAWL = "if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return false end\n"
+
+# Take the highest-priority request and hold it in the worker's in-flight hash, in one step; a worker
+# that holds something is always among the crawl's workers (ARGV[2]).
+_POP = _SAME_CRAWL + """
+local item = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if #item == 0 then return false end
-redis.call('ZREM', KEYS[1], item[1])
-redis.call('HSET', KEYS[2], item[1], item[2])
+redis.call('ZREM', KEYS[2], item[1])
+redis.call('HSET', KEYS[3], item[1], item[2])
+redis.call('SADD', KEYS[4], ARGV[2])
 return item[1]
 """
 
-# Queue a request unless the crawl has seen it: the check and the push in one step, so a worker killed
-# between them cannot leave a request marked seen that nobody will fetch.
-_PUSH_UNSEEN = """
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('EXPIRE', KEYS[1], ARGV[4])
+# Queue a request (ARGV: score, payload), unless a fingerprint is given (ARGV[4]) and the crawl has
+# seen it: the check and the push are one step, so a worker killed between them cannot leave a
+# request marked seen that nobody will fetch.
+_PUSH = _SAME_CRAWL + """
+if ARGV[4] ~= '' then
+  if redis.call('SADD', KEYS[3], ARGV[4]) == 0 then return false end
+  redis.call('EXPIRE', KEYS[3], ARGV[5])
+end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return 1
 """
 
-# Put every request a worker holds back on the queue (ARGV: workers whose hashes to empty).
-_PUT_BACK = """
+# Hold a request back until the rest of the crawl is done (ARGV: fingerprint, payload).
+_DEFER = _SAME_CRAWL + """
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+return 1
+"""
+
+# Requests a worker is done with leave its in-flight hash (KEYS[2]) with the counts they added.
+# ARGV: id, seeded ('1' or ''), first error (or ''), the number n of counters, n names, n deltas,
+# then the payloads.
+_ACKNOWLEDGE = _SAME_CRAWL + """
+local n = tonumber(ARGV[4])
+for i = 1, n do redis.call('HINCRBY', KEYS[1], 'count:' .. ARGV[4 + i], ARGV[4 + n + i]) end
+if ARGV[3] ~= '' then redis.call('HSETNX', KEYS[1], 'first_error', ARGV[3]) end
+if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'seeded', 1) end
+for i = 5 + 2 * n, #ARGV do redis.call('HDEL', KEYS[2], ARGV[i]) end
+return 1
+"""
+
+# This worker is alive (KEYS: crawl, queue, workers, seen; ARGV: id, worker, seconds, heartbeat
+# prefix, in-flight prefix, seen ttl). What silent workers held goes back on the queue, checked
+# and moved in one step, so a worker that beats again meanwhile keeps what it holds.
+_BEAT = _SAME_CRAWL + """
+redis.call('SET', ARGV[4] .. ARGV[2], 'alive', 'EX', ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('EXPIRE', KEYS[4], ARGV[6])
 local moved = 0
-for _, worker in ipairs(ARGV) do
-  local key = KEYS[2] .. worker
-  local held = redis.call('HGETALL', key)
-  for i = 1, #held, 2 do
-    redis.call('ZADD', KEYS[1], held[i + 1], held[i])
-    moved = moved + 1
+for _, worker in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  if redis.call('EXISTS', ARGV[4] .. worker) == 0 then
+    local held = redis.call('HGETALL', ARGV[5] .. worker)
+    for i = 1, #held, 2 do
+      redis.call('ZADD', KEYS[2], held[i + 1], held[i])
+      moved = moved + 1
+    end
+    redis.call('DEL', ARGV[5] .. worker)
+    redis.call('SREM', KEYS[3], worker)
   end
-  redis.call('DEL', key)
 end
 return moved
+"""
+
+# This worker leaves: what it holds goes back on the queue (KEYS: crawl, queue, in-flight, workers).
+_LEAVE = """
+if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then
+  local held = redis.call('HGETALL', KEYS[3])
+  for i = 1, #held, 2 do redis.call('ZADD', KEYS[2], held[i + 1], held[i]) end
+end
+redis.call('DEL', KEYS[3])
+redis.call('SREM', KEYS[4], ARGV[2])
+return 1
+"""
+
+# Whether this worker is to seed the queue now: nobody has, nobody is (KEYS: crawl, starting lock).
+_CLAIM_SEEDING = _SAME_CRAWL + """
+if redis.call('HGET', KEYS[1], 'seeded') ~= '0' then return false end
+if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'EX', ARGV[3]) then return 1 end
+return false
+"""
+
+# Let go of a lock only if this worker holds it.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
 """
 
 # The crawl is over: it was replaced or removed, or it is seeded, its queue is empty, nobody holds
@@ -117,8 +178,7 @@ return 0
 """
 
 # One worker, the first to ask, finishes the run.
-_CLAIM_FINISH = """
-if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
+_CLAIM_FINISH = _SAME_CRAWL + """
 return redis.call('HSETNX', KEYS[1], 'finished_by', ARGV[2])
 """
 
@@ -150,18 +210,22 @@ class SharedCrawl:
         self.crawl_id = ""
         self.run_id = 0
         self.finished_here = False
-        self._put_back = redis.register_script(_PUT_BACK)
-        self._finished = redis.register_script(_FINISHED)
-        self._claim_finish = redis.register_script(_CLAIM_FINISH)
+        self._scripts = {name: redis.register_script(text) for name, text in (
+            ("pop", _POP), ("push", _PUSH), ("defer", _DEFER), ("acknowledge", _ACKNOWLEDGE), ("beat", _BEAT),
+            ("leave", _LEAVE), ("claim_seeding", _CLAIM_SEEDING), ("release", _RELEASE), ("finished", _FINISHED),
+            ("claim_finish", _CLAIM_FINISH))}
 
     @staticmethod
     def of(crawler: Crawler) -> SharedCrawl | None:
         """The shared crawl a crawler takes part in (None for a crawl of its own)."""
         return getattr(crawler, "zwgk_shared_crawl", None)
 
+    def seen_key_of(self, crawl_id: str) -> str:
+        return f"{self.key}:seen:{crawl_id}"
+
     @property
     def seen_key(self) -> str:
-        return f"{self.key}:seen:{self.crawl_id}"
+        return self.seen_key_of(self.crawl_id)
 
     @property
     def inflight_key(self) -> str:
@@ -170,6 +234,10 @@ class SharedCrawl:
     @property
     def lease_holder(self) -> str:
         return f"distributed crawl {self.crawl_id[:12]}"
+
+    def _run(self, script: str, keys: list[str], *args: object) -> object:
+        """Run one of the crawl's scripts, with the crawl's hash and id first."""
+        return self._scripts[script](keys=[self.key, *keys], args=[self.crawl_id, *args])
 
     # Joining and leaving
 
@@ -184,7 +252,7 @@ class SharedCrawl:
         while True:
             crawl = self._read()
             if crawl and not self._is_stale(crawl, archive):
-                self._adopt(crawl)
+                self.crawl_id, self.run_id = crawl["id"], int(crawl["run"])
                 return self._enter(archive, lease_ttl, on_lease_lost)
             if not start:
                 return None
@@ -193,9 +261,10 @@ class SharedCrawl:
                     crawl = self._read()
                     if crawl and not self._is_stale(crawl, archive):
                         continue
+                    self.forget(crawl.get("id", ""))
                     return self._start(archive, source, full, revisit, lease_ttl, on_lease_lost)
                 finally:
-                    self._release_starting()
+                    self.release_seeding()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"another worker has been starting the crawl of {self.source} for "
                                    f"{JOIN_TIMEOUT:.0f} s; is Redis or the archive stuck?")
@@ -209,14 +278,11 @@ class SharedCrawl:
         """A crawl whose run is over (finished, or closed as abandoned) is not joined but replaced."""
         return "finished_by" in crawl or archive.run_status(int(crawl.get("run") or 0)) != "running"
 
-    def _adopt(self, crawl: Mapping[str, str]) -> None:
-        self.crawl_id, self.run_id = crawl["id"], int(crawl["run"])
-
     def _start(self, archive: Archive, source: SourceConfig, full: bool, revisit: bool, lease_ttl: float,
                on_lease_lost: Callable[[], None]) -> Lease:
-        self.forget()
         self.crawl_id = uuid.uuid4().hex
-        lease = self._enter(archive, lease_ttl, on_lease_lost)
+        lease = Lease(archive, f"crawl:{self.source}", lease_ttl, holder=self.lease_holder, on_lost=on_lease_lost)
+        lease.acquire()
         archive.close_abandoned_runs(source.key)
         archive.ensure_source(source.key, source.name, source.host, source.platform, source.level, source.region)
         self.run_id = archive.start_run(source.key)
@@ -225,6 +291,7 @@ class SharedCrawl:
                                          "full": int(full), "revisit": int(revisit), "started_by": self.worker})
             pipe.sadd(self.crawls_key, self.source)
             pipe.execute()
+        self.beat()
         logger.info("started the distributed crawl of %s (run %s)", self.source, self.run_id)
         return lease
 
@@ -232,7 +299,6 @@ class SharedCrawl:
         lease = Lease(archive, f"crawl:{self.source}", lease_ttl, holder=self.lease_holder, on_lost=on_lease_lost)
         lease.acquire()
         self.beat()
-        self.redis.sadd(self.workers_key, self.worker)
         return lease
 
     def options(self) -> dict[str, bool]:
@@ -242,76 +308,66 @@ class SharedCrawl:
 
     def leave(self) -> None:
         """This worker stops: what it still holds goes back on the queue."""
-        self._put_back(keys=[self.queue_key, self.inflight_prefix], args=[self.worker])
-        self.redis.srem(self.workers_key, self.worker)
+        self._run("leave", [self.queue_key, self.inflight_key, self.workers_key], self.worker)
 
-    def forget(self) -> None:
-        """Remove the crawl's state from Redis (its run is over)."""
+    def forget(self, crawl_id: str) -> None:
+        """Remove a crawl's state from Redis (its run is over)."""
         workers = [worker.decode() for worker in self.redis.smembers(self.workers_key)]
         with self.redis.pipeline() as pipe:
-            if self.crawl_id:
-                pipe.delete(self.seen_key)
-            pipe.delete(self.queue_key, self.workers_key, self.deferred_key, self.key, *(self.inflight_prefix + w for w in workers))
+            if crawl_id:
+                pipe.delete(self.seen_key_of(crawl_id))
+            pipe.delete(self.queue_key, self.workers_key, self.deferred_key, self.key,
+                        *(self.inflight_prefix + worker for worker in workers))
             pipe.srem(self.crawls_key, self.source)
             pipe.execute()
 
-    def _release_starting(self) -> None:
-        if self.redis.get(self.starting_key) == self.worker.encode():
-            self.redis.delete(self.starting_key)
-
     # While crawling
 
-    def beat(self) -> None:
-        """Say this worker is alive; put back what silent workers held."""
-        self.redis.set(self.heartbeat_prefix + self.worker, "alive", ex=max(1, round(self.worker_timeout)))
-        workers = [worker.decode() for worker in self.redis.smembers(self.workers_key)]
-        silent = [w for w, alive in zip(workers, self.redis.mget([self.heartbeat_prefix + w for w in workers]))
-                  if not alive] if workers else []
-        if silent:
-            moved = self._put_back(keys=[self.queue_key, self.inflight_prefix], args=silent)
-            self.redis.srem(self.workers_key, *silent)
-            if moved:
-                logger.warning("%s: %d requests held by silent workers (%s) are back on the queue",
-                               self.source, moved, ", ".join(silent))
-        if self.crawl_id:
-            self.redis.expire(self.seen_key, SEEN_TTL)
+    def beat(self) -> int:
+        """Say this worker is alive; put back what silent workers held (how many requests)."""
+        return int(self._run("beat", [self.queue_key, self.workers_key, self.seen_key], self.worker,
+                             max(1, round(self.worker_timeout)), self.heartbeat_prefix, self.inflight_prefix,
+                             SEEN_TTL) or 0)
 
     def claim_seeding(self) -> bool:
         """Whether this worker is to seed the queue now (nobody has, nobody is)."""
-        if self.redis.hget(self.key, "seeded") != b"0":
-            return False
-        return bool(self.redis.set(self.starting_key, self.worker, nx=True, ex=max(1, round(self.worker_timeout))))
+        return bool(self._run("claim_seeding", [self.starting_key], self.worker, max(1, round(self.worker_timeout))))
+
+    def keep_seeding(self) -> None:
+        """A long seeding keeps its lock and this worker's heartbeat."""
+        self.redis.expire(self.starting_key, max(1, round(self.worker_timeout)))
+        self.beat()
+
+    def release_seeding(self) -> None:
+        self._scripts["release"](keys=[self.starting_key], args=[self.worker])
+
+    def pop(self) -> bytes | None:
+        return self._run("pop", [self.queue_key, self.inflight_key, self.workers_key], self.worker) or None
+
+    def push(self, payload: bytes, score: int, fingerprint: bytes = b"") -> bool:
+        """Queue a request, unless a fingerprint is given and the crawl has seen it (or the crawl is over)."""
+        return bool(self._run("push", [self.queue_key, self.seen_key], score, payload, fingerprint, SEEN_TTL))
+
+    def defer(self, fingerprint: bytes, payload: bytes) -> None:
+        """Hold a request back until everything else is done; it is then fetched unless seen meanwhile."""
+        self._run("defer", [self.deferred_key], fingerprint, payload)
 
     def acknowledge(self, done: list[bytes], counts: Mapping[str, int], first_error: str | None,
                     seeded: bool = False) -> None:
         """Requests this worker is done with leave its in-flight hash, with the counts they added."""
-        with self.redis.pipeline() as pipe:  # MULTI/EXEC: the counts land with the acknowledgement
-            for name, delta in counts.items():
-                pipe.hincrby(self.key, f"count:{name}", delta)
-            if first_error:
-                pipe.hsetnx(self.key, "first_error", first_error)
-            if seeded:
-                pipe.hset(self.key, "seeded", 1)
-            if done:
-                pipe.hdel(self.inflight_key, *done)
-            pipe.execute()
-        if seeded:
-            self._release_starting()
-
-    def defer(self, fingerprint: bytes, payload: bytes) -> None:
-        """Hold a request back until everything else is done; it is then fetched unless seen meanwhile."""
-        self.redis.hset(self.deferred_key, fingerprint, payload)
+        self._run("acknowledge", [self.inflight_key], "1" if seeded else "", first_error or "", len(counts),
+                  *counts.keys(), *counts.values(), *done)
 
     def finished(self) -> bool:
-        return bool(self._finished(keys=[self.key, self.queue_key, self.workers_key, self.seen_key, self.deferred_key],
-                                   args=[self.crawl_id, self.inflight_prefix]))
+        return bool(self._run("finished", [self.queue_key, self.workers_key, self.seen_key, self.deferred_key],
+                              self.inflight_prefix))
 
     def is_current(self) -> bool:
         return self.redis.hget(self.key, "id") == self.crawl_id.encode()
 
     def claim_finish(self) -> bool:
         """Whether this worker is the one to finish the run (the first to ask, once the crawl is over)."""
-        self.finished_here = bool(self._claim_finish(keys=[self.key], args=[self.crawl_id, self.worker]))
+        self.finished_here = bool(self._run("claim_finish", [], self.worker))
         return self.finished_here
 
     def totals(self) -> dict[str, int | str]:
@@ -325,38 +381,43 @@ class SharedCrawl:
 
 
 class ReliableQueue(PriorityQueue):
-    """scrapy-redis's priority queue whose pops stay in the worker's in-flight hash until acknowledged."""
+    """scrapy-redis's priority queue (its serialisation, its key) whose pops stay in the worker's
+    in-flight hash until acknowledged."""
 
-    def __init__(self, server: Redis, spider, key: str, inflight_key: str) -> None:
-        super().__init__(server, spider, key)
-        self.inflight_key = inflight_key
+    def __init__(self, crawl: SharedCrawl, spider) -> None:
+        super().__init__(crawl.redis, spider, crawl.queue_key)
+        self.crawl = crawl
         self.held: dict[Request, bytes] = {}
-        self._pop = server.register_script(_POP)
-        self._push_unseen = server.register_script(_PUSH_UNSEEN)
 
-    def push_unseen(self, request: Request, seen_key: str, fingerprint: bytes) -> bool:
-        """Queue the request unless its fingerprint is in ``seen_key``; whether it was queued."""
-        return bool(self._push_unseen(keys=[seen_key, self.key], args=[
-            fingerprint, -request.priority, self._encode_request(request), SEEN_TTL]))
+    def push(self, request: Request, fingerprint: bytes = b"") -> bool:
+        return self.crawl.push(self._encode_request(request), -request.priority, fingerprint)
 
     def pop(self, timeout: int = 0) -> Request | None:
-        payload = self._pop(keys=[self.key, self.inflight_key])
-        if not payload:
+        payload = self.crawl.pop()
+        if payload is None:
             return None
-        request = self._decode_request(payload)
+        try:
+            request = self._decode_request(payload)
+        except Exception as error:  # written by another zwgk version, or for a spider method this one lacks
+            logger.error("%s: a queued request could not be read (%s: %s); dropped", self.crawl.source,
+                         error.__class__.__name__, error)
+            self.crawl.acknowledge([payload], {}, None)
+            return None
         self.held[request] = payload
         return request
 
-    def release(self, still_in_progress: set[Request]) -> list[bytes]:
-        """Forget the requests that are no longer in progress; return their payloads to acknowledge."""
-        done = [request for request in self.held if request not in still_in_progress]
-        return [self.held.pop(request) for request in done]
+    def finished_requests(self, still_in_progress: set[Request]) -> list[Request]:
+        return [request for request in self.held if request not in still_in_progress]
+
+    def forget(self, requests: list[Request]) -> None:
+        for request in requests:
+            del self.held[request]
 
 
 class CrawlDupeFilter(RFPDupeFilter):
     """scrapy-redis's duplicate filter over Scrapy's own fingerprints, in a key that belongs to one crawl.
 
-    The shared scheduler checks it and queues in one step (ReliableQueue.push_unseen).
+    The shared scheduler checks it and queues in one step (SharedCrawl.push).
     """
 
     def __init__(self, server: Redis, key: str, fingerprint: Callable[[Request], bytes]) -> None:
@@ -371,7 +432,9 @@ class SharedScheduler(Scheduler):
     """The scheduler of a worker in a shared crawl (SCHEDULER when crawling with --distributed).
 
     The crawl stays open while anything is queued, deferred or held by any worker; a
-    request is acknowledged once Scrapy's engine no longer has it in progress.
+    request is acknowledged once Scrapy's engine no longer has it in progress. A worker
+    that cannot queue what a page led to stops acknowledging and closes: everything it
+    holds goes back to the queue, so nothing is lost with the requests it could not queue.
     """
 
     def __init__(self, crawler: Crawler, crawl: SharedCrawl) -> None:
@@ -381,6 +444,7 @@ class SharedScheduler(Scheduler):
         self.crawler, self.crawl, self.stats = crawler, crawl, crawler.stats
         self.flushed: dict[str, int] = {}
         self.error_sent = False
+        self.broken = False
         self.heartbeat = LoopingCall(self.beat)
 
     @classmethod
@@ -392,37 +456,57 @@ class SharedScheduler(Scheduler):
 
     def open(self, spider) -> None:
         self.spider = spider
-        self.queue = ReliableQueue(self.server, spider, self.queue_key, self.crawl.inflight_key)
+        self.queue = ReliableQueue(self.crawl, spider)
         self.heartbeat.start(self.crawl.worker_timeout / 3, now=True)
 
     def beat(self) -> None:
+        if self.broken:
+            return
         try:
-            self.crawl.beat()
+            moved = self.crawl.beat()
+            if moved:
+                logger.warning("%s: %d requests held by silent workers are back on the queue", self.crawl.source, moved)
             self._acknowledge()
             self._seed()
-        except Exception as error:  # Redis away for a moment: the next beat tries again
+        except RedisError as error:  # Redis away for a moment: the next beat tries again
             logger.warning("%s: the shared crawl's heartbeat failed: %s", self.crawl.source, error)
 
     def _seed(self) -> None:
         """Queue the run's start requests, if nobody has (the worker that started the crawl, or took over)."""
         if not self.crawl.claim_seeding():
             return
-        count = 0
-        for request in self.spider.initial_requests():
-            count += self.enqueue_request(request)
-        self._acknowledge(seeded=True)
+        count, failure = 0, None
+        try:
+            for count, request in enumerate(self.spider.initial_requests(), 1):
+                self.enqueue_request(request)
+                if count % 500 == 0:
+                    self.crawl.keep_seeding()
+        except RedisError:
+            raise  # not seeded: another beat (of this worker or another) seeds again
+        except Exception as error:  # the archive unreachable, a bug: the run ends, saying why
+            logger.exception("%s: could not compute the start requests", self.crawl.source)
+            failure = f"seeding: {error.__class__.__name__}: {error}"
+        finally:
+            self.crawl.release_seeding()
+        self._acknowledge(seeded=True, first_error=failure)
         logger.info("%s: queued %d start requests for every worker", self.crawl.source, count)
 
-    def _acknowledge(self, seeded: bool = False) -> None:
+    def _acknowledge(self, seeded: bool = False, first_error: str | None = None) -> None:
+        if self.broken:
+            return
         slot = getattr(self.crawler.engine, "_slot", None)  # Scrapy's requests in progress, from download to the
         in_progress = slot.inprogress if slot is not None else set()  # last item and request they led to
-        done = self.queue.release(in_progress)
+        done = self.queue.finished_requests(in_progress)
         counts = self._count_deltas()
-        first_error = None if self.error_sent else self.stats.get_value("zwgk/first_error")
-        if done or counts or first_error or seeded:
-            self.crawl.acknowledge(done, counts, first_error, seeded)
-            self.flushed.update({name: self.flushed.get(name, 0) + delta for name, delta in counts.items()})
-            self.error_sent = self.error_sent or bool(first_error)
+        if first_error is None and not self.error_sent:
+            first_error = self.stats.get_value("zwgk/first_error")
+        if not (done or counts or first_error or seeded):
+            return
+        self.crawl.acknowledge([self.queue.held[request] for request in done], counts, first_error, seeded)
+        self.queue.forget(done)  # only now: a failed acknowledgement is tried again with the next one
+        for name, delta in counts.items():
+            self.flushed[name] = self.flushed.get(name, 0) + delta
+        self.error_sent = self.error_sent or bool(first_error)
 
     def _count_deltas(self) -> dict[str, int]:
         counts = {name.removeprefix("zwgk/"): value for name, value in self.stats.get_stats().items()
@@ -431,31 +515,61 @@ class SharedScheduler(Scheduler):
                 if value != self.flushed.get(name, 0)}
 
     def enqueue_request(self, request: Request) -> bool:
-        if request.meta.get(DEFER):
-            self.crawl.defer(self.df.request_fingerprint(request), self.queue._encode_request(request))
-            return True
-        if request.dont_filter:
-            self.queue.push(request)
-        elif not self.queue.push_unseen(request, self.df.key, self.df.request_fingerprint(request)):
+        if self.broken:
+            return False
+        try:
+            if request.meta.pop(DEFER, False):  # popped: a retry of the request, later, is not deferred again
+                self.crawl.defer(self.df.request_fingerprint(request), self.queue._encode_request(request))
+                return True
+            queued = self.queue.push(request, b"" if request.dont_filter else self.df.request_fingerprint(request))
+        except RedisError as error:
+            self._break(error)
+            return False
+        if not queued:
             self.df.log(request, self.spider)
             self.stats.inc_value("dupefilter/filtered")
             return False
         self.stats.inc_value("scheduler/enqueued/redis")
         return True
 
+    def _break(self, error: Exception) -> None:
+        """A request could not be queued: stop, and let everything this worker holds go back to the queue."""
+        if self.broken:
+            return
+        self.broken = True
+        logger.error("%s: the shared queue failed (%s); this worker stops, and what it holds goes back to "
+                     "the queue", self.crawl.source, error)
+        if self.heartbeat.running:
+            self.heartbeat.stop()
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason="shared queue failed"))
+
     def next_request(self) -> Request | None:
-        self._acknowledge()
-        request = self.queue.pop()
+        if self.broken:
+            return None
+        try:
+            self._acknowledge()
+            request = self.queue.pop()
+        except RedisError as error:
+            logger.warning("%s: the shared queue does not answer: %s", self.crawl.source, error)
+            return None
         if request is not None:
             self.stats.inc_value("scheduler/dequeued/redis")
         return request
 
     def has_pending_requests(self) -> bool:
-        self._acknowledge()
-        return bool(self.queue.held) or not self.crawl.finished()
+        if self.broken:
+            return False
+        try:
+            self._acknowledge()
+            return bool(self.queue.held) or not self.crawl.finished()
+        except RedisError as error:
+            logger.warning("%s: the shared queue does not answer: %s", self.crawl.source, error)
+            return True
 
     def close(self, reason: str) -> None:
         if self.heartbeat.running:
             self.heartbeat.stop()
-        self._acknowledge()
-        self.crawl.leave()
+        try:
+            self._acknowledge()
+        finally:
+            self.crawl.leave()

@@ -26,6 +26,7 @@ from crawler.extract import (
 from crawler.extract.normalise import normalise_text
 from crawler.extract.sandbox import extract_file_text_safely
 from crawler.items import FetchErrorItem, MissingItem, NotModifiedItem, PageItem
+from spiders.base import WALK_ENDED, WALK_STARTED
 from spiders.registry import SourceConfig
 
 logger = logging.getLogger(__name__)
@@ -210,10 +211,10 @@ class ArchivePipeline:
         else:
             status, message = "completed", first_error
         counts["pages"] += listed
-        walked = status == "completed" and 0 < totals.get("list_walks", 0) <= totals.get("list_walks_done", 0)
+        walked = status == "completed" and _walked_to_end(totals)
         self.archive.finish_run(self.run_id, status, counts, message, walked_to_end=walked)
         if shared is not None:
-            shared.forget()
+            shared.forget(shared.crawl_id)
         problem = judge_run(self.archive, self.run_id)
         if problem:
             logger.error("%s looks broken: %s", self.source.key, problem)
@@ -233,6 +234,13 @@ class ArchivePipeline:
         """A worker of a shared crawl reports the pages it fetched itself."""
         self.stats.set_value("zwgk/pages", self.stats.get_value("zwgk/pages", 0)
                              + self.stats.get_value("zwgk/list_pages", 0))
+
+
+def _walked_to_end(totals: dict) -> bool:
+    """Whether the run started list walks and ended every one of them."""
+    started = {name.removeprefix(WALK_STARTED) for name in totals if name.startswith(WALK_STARTED)}
+    ended = {name.removeprefix(WALK_ENDED) for name in totals if name.startswith(WALK_ENDED)}
+    return bool(started) and started <= ended
 
 
 def _download_failure(error: Exception, maxsize: int) -> str:

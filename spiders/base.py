@@ -41,6 +41,8 @@ from crawler.archiving import archive_for, source_for
 from crawler.items import FetchErrorItem, MissingItem, NotModifiedItem, PageItem
 
 _TRUE = {"1", "true", "yes", "on"}
+# Stats (under zwgk/) naming each list walk a run started and ended, by its first page's URL.
+WALK_STARTED, WALK_ENDED = "walk started ", "walk ended "
 
 
 @dataclass(frozen=True)
@@ -108,12 +110,17 @@ class NoticeSpider(scrapy.Spider):
         """Where a column's walk starts: its first list page (a platform may first read an index)."""
         yield self.list_request(column, first=True)
 
-    def list_request(self, url: str, first: bool = False) -> scrapy.Request:
-        """A list page; ``first`` starts a list walk, which ends at its last page or at known notices."""
+    def list_request(self, url: str, first: bool = False, walk: str | None = None) -> scrapy.Request:
+        """A list page; ``first`` starts a list walk, which ends at its last page or at known notices.
+
+        Each page carries the walk it belongs to (its first page's URL); the run's stats
+        name the walks started and ended, so a page fetched twice counts once.
+        """
         if first:
-            self.crawler.stats.inc_value("zwgk/list_walks")
+            walk = url
+            self.crawler.stats.set_value(f"zwgk/{WALK_STARTED}{walk}", 1)
         return scrapy.Request(url, callback=self.parse_list, errback=self.failed, dont_filter=first,
-                              meta={"zwgk_role": "list"})
+                              meta={"zwgk_role": "list", "zwgk_walk": walk})
 
     # Navigation
 
@@ -135,21 +142,21 @@ class NoticeSpider(scrapy.Spider):
             yield self.detail_request(entry)
         if entries and not unknown and self.may_stop_early and not self.full:
             self.logger.info("stopping at %s: every notice on it is already archived", response.url)
-            self.column_walked()
+            self.column_walked(response)
             return
         next_url = self.next_page(response)
         if next_url:
-            yield self.list_request(next_url)
+            yield self.list_request(next_url, walk=response.meta.get("zwgk_walk"))
         else:
-            self.column_walked()
+            self.column_walked(response)
 
     def defer(self, entry: ListEntry) -> bool:
         """Whether to hold an entry back for now (a platform with a better view of it comes first)."""
         return False
 
-    def column_walked(self) -> None:
+    def column_walked(self, response: Response) -> None:
         """One list has been walked to its end (or to notices known from such a walk)."""
-        self.crawler.stats.inc_value("zwgk/list_walks_done")
+        self.crawler.stats.set_value(f"zwgk/{WALK_ENDED}{response.meta.get('zwgk_walk')}", 1)
 
     def detail_request(self, entry: ListEntry, meta: dict | None = None) -> scrapy.Request:
         return scrapy.Request(entry.url, callback=self.parse_detail, errback=self.failed, cb_kwargs={"entry": entry},

@@ -213,3 +213,65 @@ def test_workers_share_the_crawls_a_clustered_scheduler_starts(
     fetched_by_workers = sum(int(line.split(": ", 2)[2].split(" pages")[0]) for stderr in joined
                              for line in stderr.splitlines() if line.startswith("guangzhou: completed: "))
     assert 0 < fetched_by_workers < sum(got.fetched.values()), results
+
+
+# The shared crawl's steps, on the real Redis, without crawling.
+
+def joined(shared_redis: SharedRedis, archive, worker: str, timeout: float = 1.0):
+    """A worker's view of the shared crawl of shanghai, joined (or started), holding no lease thread."""
+    from crawler.distributed import SharedCrawl, connect
+    from spiders.registry import load_sources
+
+    crawl = SharedCrawl(connect(shared_redis.url), shared_redis.prefix, "shanghai", worker, timeout)
+    crawl.join(archive, load_sources(None)["shanghai"], False, False, 60.0, on_lease_lost=lambda: None).stop_renewing()
+    return crawl
+
+
+def test_a_silent_worker_loses_its_requests_to_the_queue_and_gets_them_back_only_by_beating(
+        shared_redis: SharedRedis, sqlite_url: str) -> None:
+    archive = open_archive(sqlite_url)
+    first, second = (joined(shared_redis, archive, name) for name in ("one", "two"))
+    assert first.push(b"list page", 0, b"fp-list") and first.push(b"detail page", 0, b"fp-detail")
+    first.acknowledge([], {}, None, seeded=True)
+    assert {first.pop(), second.pop()} == {b"list page", b"detail page"}
+    assert not first.finished()  # both held
+    time.sleep(1.2)  # both heartbeats lapse
+    assert second.beat() == 1  # the first worker's request is back on the queue, checked and moved in one step
+    assert second.pop() is not None
+    first.beat()  # the first worker was only slow: it is back among the workers
+    first.push(b"found later", 0, b"fp-later")
+    assert first.pop() == b"found later"
+    assert not second.finished()  # what the returning worker holds keeps the crawl open
+    archive.close()
+
+
+def test_the_duplicate_filter_and_the_queue_move_together_and_belong_to_one_crawl(
+        shared_redis: SharedRedis, sqlite_url: str) -> None:
+    archive = open_archive(sqlite_url)
+    crawl, other = joined(shared_redis, archive, "one"), joined(shared_redis, archive, "two")
+    assert crawl.push(b"page", 0, b"fp") is True
+    assert crawl.push(b"page again", 0, b"fp") is False  # seen
+    assert crawl.push(b"revisit", 0) is True  # no fingerprint: dont_filter
+    crawl.defer(b"fp-portal", b"portal row")
+    crawl.defer(b"fp", b"portal row of a page already queued")
+    crawl.acknowledge([], {"pages": 2}, "first: error", seeded=True)
+    while (payload := crawl.pop()) is not None:
+        crawl.acknowledge([payload], {"pages": 1}, "later: error")
+    assert not crawl.finished()  # the deferred row not seen yet is queued now
+    assert crawl.pop() == b"portal row"
+    assert crawl.pop() is None
+    crawl.acknowledge([b"portal row"], {}, None)
+    assert crawl.finished()
+    assert crawl.totals() == {"pages": 4, "first_error": "first: error"}
+    assert crawl.claim_finish() is True
+    assert other.claim_finish() is False  # one finisher per crawl
+    old_id = crawl.crawl_id
+    crawl.forget(old_id)
+    assert shared_redis.stored_keys() == [f"{shared_redis.prefix}:worker:one", f"{shared_redis.prefix}:worker:two"]
+    # A worker lagging behind the finished crawl cannot act on it, nor leave keys behind.
+    assert crawl.push(b"late", 0, b"fp-late") is False and crawl.pop() is None
+    crawl.defer(b"fp-late", b"late")
+    crawl.acknowledge([], {"pages": 1}, None)
+    assert crawl.finished() and not crawl.claim_seeding()
+    assert [key for key in shared_redis.stored_keys() if ":worker:" not in key] == []
+    archive.close()
