@@ -14,10 +14,11 @@ from redis.exceptions import RedisError
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 from scrapy.utils.reactor import install_reactor
+from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
-from archive import Archive, open_archive, resolve_db_url
+from archive import Archive, ArchiveError, open_archive, resolve_db_url
 from archive.leases import Lease, LeaseTaken
 from archive.store import china_time
 from crawler.distributed import SharedCrawl, connect, new_worker_id
@@ -183,8 +184,9 @@ def work_on_shared_crawls(sources: dict[str, SourceConfig], settings: Settings, 
                 continue
             try:
                 found = cluster.join(archive, sources[key], start=False)
-            except (LeaseTaken, RedisError, TimeoutError) as error:
+            except (ArchiveError, SQLAlchemyError, RedisError, TimeoutError) as error:  # locked, or a server away
                 logger.warning("%s: not joined: %s", key, error)
+                failed_at[key] = time.monotonic()
                 continue
             if found is None:
                 continue

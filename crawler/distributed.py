@@ -549,6 +549,8 @@ class SharedScheduler(Scheduler):
         try:
             self._acknowledge()
             request = self.queue.pop()
+            if request is None and not self.queue.held and not self.crawl.finished():
+                request = self.queue.pop()  # the check queued the deferred requests: take one now, not at the next beat
         except RedisError as error:
             logger.warning("%s: the shared queue does not answer: %s", self.crawl.source, error)
             return None
