@@ -455,6 +455,10 @@ class SharedScheduler(Scheduler):
         return cls(crawler, crawl)
 
     def open(self, spider) -> None:
+        if not isinstance(getattr(getattr(self.crawler.engine, "_slot", None), "inprogress", None), set):
+            # Without it no request could be acknowledged at the right time: refuse rather than lose requests.
+            raise RuntimeError("this Scrapy's engine does not expose the requests in progress that shared crawls "
+                               "acknowledge by (engine._slot.inprogress); install the Scrapy version zwgk names")
         self.spider = spider
         self.queue = ReliableQueue(self.crawl, spider)
         self.heartbeat.start(self.crawl.worker_timeout / 3, now=True)
@@ -494,8 +498,10 @@ class SharedScheduler(Scheduler):
     def _acknowledge(self, seeded: bool = False, first_error: str | None = None) -> None:
         if self.broken:
             return
-        slot = getattr(self.crawler.engine, "_slot", None)  # Scrapy's requests in progress, from download to the
-        in_progress = slot.inprogress if slot is not None else set()  # last item and request they led to
+        # Scrapy's requests in progress, from download to the last item and request they led to
+        # (checked in open(); once the engine has closed, nothing is in progress).
+        slot = getattr(self.crawler.engine, "_slot", None)
+        in_progress = slot.inprogress if slot is not None else set()
         done = self.queue.finished_requests(in_progress)
         counts = self._count_deltas()
         if first_error is None and not self.error_sent:
