@@ -7,6 +7,7 @@ compared with one plain `zwgk crawl --all` of the same sites.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -33,7 +34,7 @@ from tests.conftest import (
 )
 from tests.fixtures.server import FixtureServer
 
-WORKER_TIMEOUT = 6  # seconds before a silent worker's requests go back on the queue
+WORKER_TIMEOUT = 4  # seconds before a silent worker's requests go back on the queue
 
 
 @dataclass(frozen=True)
@@ -55,16 +56,25 @@ def harvest(server: FixtureServer, db_url: str) -> Harvest:
     return Harvest(fetched, notices, len(records))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def single_worker(tmp_path_factory: pytest.TempPathFactory) -> Harvest:
-    """The baseline: one plain crawl of every source."""
-    root = tmp_path_factory.mktemp("baseline")
-    shutil.copytree(SITES, root / "sites")
-    db_url = f"sqlite:///{root / 'archive.sqlite3'}"
-    with FixtureServer(root / "sites") as server:
-        result = crawl(FixtureSite(root / "sites", server), db_url, "--all")
-        assert result.returncode == 0, result.stdout + result.stderr
-        return harvest(server, db_url)
+    """The baseline: one plain crawl of every source, made once for all test processes of the run."""
+    shared_dir = tmp_path_factory.getbasetemp().parent  # common to pytest-xdist's workers
+    with open(shared_dir / "single_worker.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        saved = shared_dir / "single_worker.json"
+        if saved.exists():
+            fetched, notices, versions = json.loads(saved.read_text(encoding="utf-8"))
+            return Harvest(Counter(fetched), {url: tuple(notice) for url, notice in notices.items()}, versions)
+        root = tmp_path_factory.mktemp("baseline")
+        shutil.copytree(SITES, root / "sites")
+        db_url = f"sqlite:///{root / 'archive.sqlite3'}"
+        with FixtureServer(root / "sites") as server:
+            result = crawl(FixtureSite(root / "sites", server), db_url, "--all")
+            assert result.returncode == 0, result.stdout + result.stderr
+            baseline = harvest(server, db_url)
+        saved.write_text(json.dumps([baseline.fetched, baseline.notices, baseline.versions]), encoding="utf-8")
+        return baseline
 
 
 def start_workers(site: FixtureSite, db_url: str, shared: SharedRedis, count: int, *args: str) -> list[subprocess.Popen]:
@@ -153,7 +163,7 @@ def wait_for_a_worker_holding_requests(shared: SharedRedis, workers: list[subpro
 
 def test_the_next_shared_crawl_revisits_what_the_last_one_saw(
         site: FixtureSite, postgres_url: str, shared_redis: SharedRedis) -> None:
-    finish(start_workers(site, postgres_url, shared_redis, 2, "shanghai"))
+    finish(start_workers(site, postgres_url, shared_redis, 1, "shanghai"))
     archived = archived_urls(postgres_url)
     site.server.requests.clear()
     results = finish(start_workers(site, postgres_url, shared_redis, 2, "shanghai", "--revisit"))
