@@ -34,7 +34,7 @@ from tests.conftest import (
 )
 from tests.fixtures.server import FixtureServer
 
-WORKER_TIMEOUT = 4  # seconds before a silent worker's requests go back on the queue
+WORKER_TIMEOUT = 4  # seconds before a silent worker's requests go back on the queue (the kill test)
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,14 @@ def single_worker(tmp_path_factory: pytest.TempPathFactory) -> Harvest:
         return baseline
 
 
-def start_workers(site: FixtureSite, db_url: str, shared: SharedRedis, count: int, *args: str) -> list[subprocess.Popen]:
+def start_workers(site: FixtureSite, db_url: str, shared: SharedRedis, count: int, *args: str,
+                  worker_timeout: float = 30.0) -> list[subprocess.Popen]:
+    """``count`` workers of a shared crawl; ``worker_timeout`` stays at its default where no worker is
+    to be killed, so a worker slowed down by a busy test machine is not taken for dead."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "ZWGK_HOST_MAP": site.host_map_json}
     env.pop("ZWGK_REDIS", None)
     command = [sys.executable, "-m", "crawler.cli", "crawl", "--distributed", "--redis", shared.url,
-               "-s", f"ZWGK_REDIS_PREFIX={shared.prefix}", "-s", f"ZWGK_WORKER_TIMEOUT={WORKER_TIMEOUT}",
+               "-s", f"ZWGK_REDIS_PREFIX={shared.prefix}", "-s", f"ZWGK_WORKER_TIMEOUT={worker_timeout}",
                *FAST_CRAWL, "--db", db_url, *args]
     return [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for _ in range(count)]
@@ -130,7 +133,7 @@ def test_three_workers_split_the_crawl_and_archive_each_notice_once(
 def test_a_worker_killed_mid_crawl_loses_nothing(
         site: FixtureSite, postgres_url: str, shared_redis: SharedRedis, single_worker: Harvest) -> None:
     # Guangzhou: the largest fixture site, with both a JSON catalogue and portal rows that wait for it.
-    workers = start_workers(site, postgres_url, shared_redis, 3, "guangzhou")
+    workers = start_workers(site, postgres_url, shared_redis, 3, "guangzhou", worker_timeout=WORKER_TIMEOUT)
     victim = wait_for_a_worker_holding_requests(shared_redis, workers)
     victim.kill()  # SIGKILL: no chance to hand anything back
     results = finish([worker for worker in workers if worker is not victim])
@@ -204,7 +207,7 @@ def test_workers_share_the_crawls_a_clustered_scheduler_starts(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from scheduler import Harvester, ScheduleConfig
 
-    settings = [*FAST_CRAWL[1::2], f"ZWGK_REDIS_PREFIX={shared_redis.prefix}", f"ZWGK_WORKER_TIMEOUT={WORKER_TIMEOUT}"]
+    settings = [*FAST_CRAWL[1::2], f"ZWGK_REDIS_PREFIX={shared_redis.prefix}"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "ZWGK_HOST_MAP": site.host_map_json}
     workers = [subprocess.Popen(
         [sys.executable, "-m", "crawler.cli", "worker", "--redis", shared_redis.url, "--poll", "0.5",
