@@ -137,6 +137,9 @@ def run_crawls(sources: list[SourceConfig], settings: Settings, full: bool = Fal
                     f"not crawled: another crawl of {source.key} is running ({error.holder}); "
                     f"its lock lapses at {china_time(error.expires_at)} if that process is dead"))
                 continue
+            except (RedisError, TimeoutError) as error:  # the shared Redis went away, or a crawl never got started
+                skipped[source.key] = RunSummary(source.key, "failed", message=f"not crawled: {error}")
+                continue
             leases.append((lease, shared))
             joined.append((source, shared, options or {"full": full, "revisit": revisit}))
         process = CrawlerProcess(settings)
