@@ -56,14 +56,13 @@ from twisted.internet.task import LoopingCall
 
 from archive import Archive
 from archive.leases import Lease
+from spiders.base import DEFER
 from spiders.registry import SourceConfig
 
 logger = logging.getLogger(__name__)
 
 # An abandoned crawl's fingerprints go after a week (a finished crawl deletes them at once).
 SEEN_TTL = 7 * 24 * 3600
-# A request with this meta key set waits until the rest of the crawl is done (see SharedCrawl.defer).
-DEFER = "zwgk_defer"
 # How long a worker waits for another to finish starting the crawl it joins.
 JOIN_TIMEOUT = 60.0
 

@@ -43,6 +43,9 @@ from crawler.items import FetchErrorItem, MissingItem, NotModifiedItem, PageItem
 _TRUE = {"1", "true", "yes", "on"}
 # Stats (under zwgk/) naming each list walk a run started and ended, by its first page's URL.
 WALK_STARTED, WALK_ENDED = "walk started ", "walk ended "
+# A request with this meta key set waits until the rest of the crawl is done (in a shared crawl,
+# the shared scheduler holds it; see crawler.distributed).
+DEFER = "zwgk_defer"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from scrapy.http import Response
 
 from archive.urls import canonical_url
 
-from .base import ListEntry, NoticeSpider, next_page_link
+from .base import DEFER, ListEntry, NoticeSpider, next_page_link
 
 GKMLPT_INDEX = "/gkmlpt/index"
 CHINA_TIME = dt.timezone(dt.timedelta(hours=8))
@@ -56,7 +56,7 @@ class GuangdongSpider(NoticeSpider):
         if not entry.fallback_url:
             return False
         if self.settings.getbool("ZWGK_DISTRIBUTED"):
-            self.crawler.engine.crawl(self.detail_request(entry, meta={"zwgk_defer": True}))
+            self.crawler.engine.crawl(self.detail_request(entry, meta={DEFER: True}))
         else:
             self.deferred.append(entry)
         return True
