@@ -106,6 +106,8 @@ class Document(Base):
     # What the list page said of the notice, kept so a re-check reads the page in the same context.
     listed_title: Mapped[str | None] = mapped_column(Text)
     listed_date: Mapped[str | None] = mapped_column(Text)
+    # [url, name] pairs of the files a list API names, which the page itself may not link.
+    listed_attachments: Mapped[list | None] = mapped_column(JSON)
     # When the revisit policy next re-checks the notice (None: at the next crawl).
     next_check_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     # Consecutive re-checks answered 404/410; two make the notice "gone".

@@ -68,6 +68,28 @@ class Revisit:
 
 
 @dataclass(frozen=True)
+class Listing:
+    """What a list page (or list API) said of a notice: kept with the document, so every
+    later reading of its page (a 304 re-check, a reextract, a revisit) sees the same context."""
+
+    title: str | None = None
+    date: str | None = None
+    # (url, name) of the files the list names, which the page itself may not link.
+    attachments: tuple[tuple[str, str], ...] = ()
+
+    def updated_by(self, newer: Listing) -> Listing:
+        """This listing with what a newer one says; what it does not say stands."""
+        return Listing(newer.title or self.title, newer.date or self.date, newer.attachments or self.attachments)
+
+
+def _listing(document: Document | None) -> Listing:
+    if document is None:
+        return Listing()
+    attachments = tuple((url, name) for url, name in document.listed_attachments or ())
+    return Listing(document.listed_title, document.listed_date, attachments)
+
+
+@dataclass(frozen=True)
 class RawResponse:
     body: bytes
     content_type: str | None = None
@@ -83,8 +105,7 @@ class StoredNotice:
     source_key: str
     url: str
     page: RawResponse
-    listed_title: str | None
-    listed_date: str | None
+    listing: Listing
     files: dict[str, tuple[str, bytes]]  # attachment URL -> (sha256, bytes)
 
 
@@ -250,8 +271,8 @@ class Archive:
 
     def save_notice(self, source_key: str, url: str, fields: Mapping[str, object], content_hash: str,
                     raw: RawResponse | None = None, run_id: int | None = None,
-                    seen_at: dt.datetime | None = None, listed_title: str | None = None,
-                    listed_date: str | None = None, attachments: Sequence[AttachmentFile] = ()) -> SaveResult:
+                    seen_at: dt.datetime | None = None, listing: Listing | None = None,
+                    attachments: Sequence[AttachmentFile] = ()) -> SaveResult:
         """Archive what was seen at ``url``: a new version only when ``content_hash`` is new.
 
         Safe when several processes archive the same notice at once: the document is
@@ -262,8 +283,8 @@ class Archive:
         seen_at = seen_at or utcnow()
         for attempt in range(_SAVE_ATTEMPTS):
             try:
-                return self._save(source_key, url, fields, content_hash, raw, run_id, seen_at, listed_title,
-                                  listed_date, attachments)
+                return self._save(source_key, url, fields, content_hash, raw, run_id, seen_at,
+                                  listing or Listing(), attachments)
             except IntegrityError as error:
                 if attempt == _SAVE_ATTEMPTS - 1:
                     raise ArchiveError(f"could not archive {url}: {error.__class__.__name__}: {error}") from error
@@ -272,8 +293,8 @@ class Archive:
         raise AssertionError("unreachable")
 
     def _save(self, source_key: str, url: str, fields: Mapping[str, object], content_hash: str,
-              raw: RawResponse | None, run_id: int | None, seen_at: dt.datetime, listed_title: str | None,
-              listed_date: str | None, attachments: Sequence[AttachmentFile]) -> SaveResult:
+              raw: RawResponse | None, run_id: int | None, seen_at: dt.datetime, listing: Listing,
+              attachments: Sequence[AttachmentFile]) -> SaveResult:
         canonical = canonical_url(url)
         source_id = self._source_id_for(source_key)
         with self._sessions.begin() as session:
@@ -285,8 +306,9 @@ class Archive:
             document = session.scalar(select(Document).where(Document.canonical_url == canonical)
                                       .with_for_update())
             document.url = url
-            document.listed_title = listed_title or document.listed_title
-            document.listed_date = listed_date or document.listed_date
+            kept = _listing(document).updated_by(listing)
+            document.listed_title, document.listed_date = kept.title, kept.date
+            document.listed_attachments = [list(pair) for pair in kept.attachments] or None
             if raw is not None:
                 document.etag, document.last_modified = raw.etag, raw.last_modified
             self._answered(session, document, run_id, seen_at)
@@ -398,23 +420,22 @@ class Archive:
     def stored_notices(self, source_keys: Sequence[str] = ()) -> Iterator[StoredNotice]:
         """Every document's latest version with its page and attachment bytes (all sources when none named)."""
         with self.session() as session:
-            query = (select(Version.id, Source.key, Document.url, Document.listed_title, Document.listed_date,
-                            Version.raw_sha256)
+            query = (select(Version.id, Source.key, Document, Version.raw_sha256)
                      .join(Document, Version.document_id == Document.id).join(Source)
                      .where(Version.number == Document.version_count, Version.raw_sha256.is_not(None))
                      .order_by(Document.id))
             if source_keys:
                 query = query.where(Source.key.in_(source_keys))
             rows = session.execute(query).all()
-        for version_id, source_key, url, listed_title, listed_date, raw_sha256 in rows:
+        for version_id, source_key, document, raw_sha256 in rows:
             with self.session() as session:
                 page = session.get(RawPage, raw_sha256)
                 files = {a.url: (a.sha256, zlib.decompress(session.get(RawPage, a.sha256).compressed))
                          for a in session.scalars(select(Attachment).where(Attachment.version_id == version_id))
                          if a.sha256}
-                yield StoredNotice(version_id, source_key, url,
+                yield StoredNotice(version_id, source_key, document.url,
                                    RawResponse(zlib.decompress(page.compressed), page.content_type),
-                                   listed_title, listed_date, files)
+                                   _listing(document), files)
 
     def update_version(self, version_id: int, fields: Mapping[str, object], content_hash: str,
                        attachments: Sequence[AttachmentFile]) -> bool:
@@ -441,19 +462,23 @@ class Archive:
                    [(a.url, a.name, a.sha256, a.format, a.text, a.error) for a in version.attachments])
             return old != new
 
-    def latest_page(self, url: str) -> tuple[RawResponse, str | None, str | None] | None:
-        """The archived page bytes of a document's latest version, with its list context."""
+    def latest_page(self, url: str) -> RawResponse | None:
+        """The archived page bytes of a document's latest version, with its validators."""
         with self.session() as session:
             row = session.execute(
-                select(RawPage, Document.listed_title, Document.listed_date, Document.etag, Document.last_modified)
+                select(RawPage, Document.etag, Document.last_modified)
                 .join(Version, Version.raw_sha256 == RawPage.sha256).join(Document, Version.document_id == Document.id)
                 .where(Document.canonical_url == canonical_url(url), Version.number == Document.version_count)
             ).first()
             if row is None:
                 return None
-            page, listed_title, listed_date, etag, last_modified = row
-            raw = RawResponse(zlib.decompress(page.compressed), page.content_type, etag, last_modified)
-            return raw, listed_title, listed_date
+            page, etag, last_modified = row
+            return RawResponse(zlib.decompress(page.compressed), page.content_type, etag, last_modified)
+
+    def listing(self, url: str) -> Listing:
+        """What the lists have said of the document at ``url`` (empty for an unknown one)."""
+        with self.session() as session:
+            return _listing(session.scalar(select(Document).where(Document.canonical_url == canonical_url(url))))
 
     def attachment_text(self, sha256: str) -> tuple[str | None, str | None, str | None] | None:
         """(format, text, error) already read from the file with this digest, so it is not read twice."""

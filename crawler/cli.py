@@ -518,18 +518,20 @@ def extract(file: IO[bytes], url: str, source_key: str | None, sources_file: str
 
     Nothing is fetched or archived: this shows what zwgk reads from a page.
     """
-    from crawler.extract import ExtractOptions, extract_notice
+    from crawler.harvest import HarvestError, Page, Selectors, harvest_now, not_fetched
 
-    options = ExtractOptions()
+    source = None
     if source_key:
         registry = load_registry(sources_file)
         if source_key not in registry:
             raise click.UsageError(f"unknown source {source_key} (sources: {', '.join(registry)})")
         source = registry[source_key]
-        options = ExtractOptions(body_selectors=source.body_selectors, title_selectors=source.title_selectors)
-    notice = extract_notice(file.read(), url, options=options)
-    record = {"source": source_key, **notice.as_dict(), "content_hash": notice.content_hash}
-    click.echo(json.dumps(record, ensure_ascii=False, indent=2))
+    try:
+        record = harvest_now(Page(url, file.read()), Selectors.of(source), not_fetched)
+    except HarvestError as error:
+        raise click.ClickException(f"{url}: {error}") from error
+    click.echo(json.dumps({"source": source_key, **record.fields, "content_hash": record.version_hash},
+                          ensure_ascii=False, indent=2))
 
 
 @cli.command()

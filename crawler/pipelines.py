@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from pathlib import PurePosixPath
-from urllib.parse import urlsplit
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
@@ -14,17 +12,11 @@ from twisted.internet.threads import deferToThread
 
 from archive import Archive, ArchiveError
 from archive.health import judge_run
-from archive.store import AttachmentFile, RawResponse
+from archive.store import AttachmentFile, Listing, RawResponse
 from crawler.archiving import archive_for, source_for
 from crawler.distributed import SharedCrawl
-from crawler.extract import (
-    AttachmentLink,
-    ExtractOptions,
-    complete_from_attachments,
-    extract_notice,
-)
-from crawler.extract.normalise import normalise_text
-from crawler.extract.sandbox import extract_file_text_safely
+from crawler.extract import AttachmentLink
+from crawler.harvest import FetchFile, FileLimits, HarvestError, Page, Selectors, harvest, read_file
 from crawler.items import FetchErrorItem, MissingItem, NotModifiedItem, PageItem
 from spiders.base import WALK_ENDED, WALK_STARTED
 from spiders.registry import SourceConfig
@@ -41,8 +33,8 @@ class ArchivePipeline:
         self.stats = crawler.stats
         settings = crawler.settings
         self.attachment_maxsize = settings.getint("ZWGK_ATTACHMENT_MAXSIZE")
-        self.attachment_timeout = settings.getfloat("ZWGK_ATTACHMENT_TIMEOUT")
-        self.attachment_memory = settings.getint("ZWGK_ATTACHMENT_MEMORY")
+        self.file_limits = FileLimits(settings.getfloat("ZWGK_ATTACHMENT_TIMEOUT"),
+                                      settings.getint("ZWGK_ATTACHMENT_MEMORY"))
         self.archive: Archive | None = None
         self.source: SourceConfig | None = None
         self.run_id: int | None = None
@@ -89,34 +81,22 @@ class ArchivePipeline:
         return item
 
     async def _archive_page(self, item: PageItem) -> None:
-        options = ExtractOptions(
-            body_selectors=self.source.body_selectors, title_selectors=self.source.title_selectors,
-            listed_title=item.listed_title, listed_date=item.listed_date,
-        )
+        # What the list said this time, over what earlier lists said (a re-check carries no list data).
+        listing = self.archive.listing(item.url).updated_by(
+            Listing(item.listed_title, item.listed_date, item.listed_attachments))
+        page = Page(item.url, item.body, item.content_type, listing)
         try:
-            notice = extract_notice(item.body, item.url, content_type=item.content_type, options=options)
-        except Exception as error:  # a broken page must not stop the crawl
-            logger.exception("extraction failed for %s", item.url)
-            self._error(item.url, "extraction", f"{error.__class__.__name__}: {error}")
+            record = await harvest(page, Selectors.of(self.source), self._fetcher(item.url))
+        except HarvestError as error:
+            logger.warning("%s: %s", item.url, error)
+            self._error(item.url, error.kind, str(error))
             return
-        on_page = {link.url for link in notice.attachments}
-        notice.attachments += [AttachmentLink(url, name) for url, name in item.listed_attachments if url not in on_page]
-        if not notice.body.strip() and not notice.attachments:
-            # A challenge, error or blocked page is not a version of the notice; a later run tries again.
-            self._error(item.url, "no-notice", "the page holds no notice text (a challenge or error page?)")
-            return
-        previous = self.archive.latest_attachments(item.url) if notice.attachments else {}
-        files = [await self._fetch_attachment(link, previous.get(link.url)) for link in notice.attachments]
-        complete_from_attachments(notice, [file.text for file in files if file.text])
-        if not notice.title or not notice.published_at:
+        if not record.complete:
             self._count("incomplete")
         raw = RawResponse(item.body, item.content_type, item.etag, item.last_modified)
         try:
-            result = self.archive.save_notice(
-                item.source, item.url, notice.as_dict(), notice.version_hash([f.digest for f in files]),
-                raw=raw, run_id=self.run_id, listed_title=item.listed_title, listed_date=item.listed_date,
-                attachments=files,
-            )
+            result = self.archive.save_notice(item.source, item.url, record.fields, record.version_hash, raw=raw,
+                                              run_id=self.run_id, listing=listing, attachments=record.files)
         except ArchiveError as error:
             logger.error("%s", error)
             self._error(item.url, "archive", str(error))
@@ -126,16 +106,27 @@ class ArchivePipeline:
     async def _recheck_attachments(self, item: NotModifiedItem) -> None:
         """The page is unchanged (304) but a file behind it may have been replaced: read the archived
         page again with freshly fetched attachments, which makes a version only if a file changed."""
-        latest = self.archive.latest_page(item.url)
-        if latest is None:
+        raw = self.archive.latest_page(item.url)
+        if raw is None:
             self.archive.mark_not_modified(item.url, item.etag, item.last_modified, self.run_id)
             self._count("unchanged")
             return
-        raw, listed_title, listed_date = latest
         await self._archive_page(PageItem(
             item.source, item.url, raw.body, content_type=raw.content_type, etag=item.etag or raw.etag,
-            last_modified=item.last_modified or raw.last_modified, listed_title=listed_title, listed_date=listed_date,
+            last_modified=item.last_modified or raw.last_modified,
         ))
+
+    def _fetcher(self, url: str) -> FetchFile:
+        """Fetches the attachments of the notice at ``url``, falling back on the files archived with it."""
+        previous: dict[str, AttachmentFile] | None = None
+
+        async def fetch(link: AttachmentLink) -> AttachmentFile:
+            nonlocal previous
+            if previous is None:
+                previous = self.archive.latest_attachments(url)
+            return await self._fetch_attachment(link, previous.get(link.url))
+
+        return fetch
 
     async def _fetch_attachment(self, link: AttachmentLink, previous: AttachmentFile | None) -> AttachmentFile:
         """Download an attachment through Scrapy (politeness, retries, HOST_MAP) and read its text.
@@ -151,22 +142,20 @@ class ArchivePipeline:
             reason = _download_failure(error, self.attachment_maxsize)
         else:
             if response.status < 400:
-                return await self._read_attachment(link, response.body,
-                                                   (response.headers.get(b"Content-Type") or b"").decode("latin-1"))
+                content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
+                return await self._read_attachment(link, response.body, content_type)
             reason = f"the site answered {response.status}"
         self._error(link.url, "attachment", reason, role="attachment")
         return previous or AttachmentFile(link.url, link.name, error=f"not downloaded: {reason}")
 
     async def _read_attachment(self, link: AttachmentLink, body: bytes, content_type: str) -> AttachmentFile:
+        """The file's text, read once per distinct file: a digest archived before is not read again."""
         known = self.archive.attachment_text(hashlib.sha256(body).hexdigest())
-        if known is not None:
-            file_format, text, error = known
-        else:
-            name = PurePosixPath(urlsplit(link.url).path).name
-            result = await maybe_deferred_to_future(deferToThread(
-                extract_file_text_safely, body, name, self.attachment_timeout, self.attachment_memory))
-            file_format, text, error = result.format, result.text and normalise_text(result.text), result.error
+        if known is None:
             self._count("attachments")
+            return await maybe_deferred_to_future(deferToThread(
+                read_file, link, body, content_type, self.file_limits))
+        file_format, text, error = known
         return AttachmentFile(link.url, link.name, body, content_type=content_type or None, format=file_format,
                               text=text, error=error)
 
