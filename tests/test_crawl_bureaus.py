@@ -10,6 +10,9 @@ from crawler.extract.docnumber import canonical_doc_number
 from crawler.extract.normalise import normalise_text
 from tests.conftest import FixtureSite, crawl, run_zwgk, corpus_path, summary_row
 
+# End to end (crawl processes, fixture servers): left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 CHROME = ("现在位置", "您现在的位置", "点击数", "浏览次数", "分享至", "分享到", "上一篇", "下一篇", "打印", "关闭",
           "网站标识码", "ICP备", "公网安备")
 

@@ -12,6 +12,9 @@ import pytest
 
 from tests.conftest import ROOT, FixtureSite, crawl, run_zwgk, corpus_path, summary_row
 
+# End to end (crawl processes, fixture servers): left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 HOST = "jtw.sh.gov.cn"
 SEED_URL = "https://jtw.sh.gov.cn/zxzfxx/20240516/6ac131a8cd94a5cfaeb27303423e1675.html"
 CHROME = ("您现在的位置", "分享到", "打印", "关闭", "政策性文件留言咨询", "只接收对该政策性文件的相关咨询",
