@@ -20,15 +20,16 @@ from tests.fixtures.server import FixtureServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SITES = ROOT / "tests" / "fixtures" / "sites"
-SHARED = ROOT.parent / "shared"
+CORPUS = ROOT / "tests" / "corpus"
 POSTGRES_ENV = "ZWGK_TEST_POSTGRES_URL"
 REDIS_ENV = "ZWGK_TEST_REDIS_URL"
 
 
-def shared_path(*parts: str) -> Path:
-    path = SHARED.joinpath(*parts)
+def corpus_path(*parts: str) -> Path:
+    """A file of the vendored corpora (tests/corpus/README.md says where each comes from)."""
+    path = CORPUS.joinpath(*parts)
     if not path.exists():
-        pytest.fail(f"{path} is missing: the tests read the seeds and real pages from ../shared beside the repo")
+        pytest.fail(f"{path} is missing from tests/corpus/")
     return path
 
 

@@ -114,6 +114,7 @@ def add_rule(db_url: str, name: str, *args: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_a_gained_notice_reaches_the_webhook_and_the_mailbox_once(site: FixtureSite, db_url: str,
                                                                   webhook: Webhook, mailbox) -> None:
     smtp_port, mails = mailbox
@@ -146,6 +147,7 @@ def test_a_gained_notice_reaches_the_webhook_and_the_mailbox_once(site: FixtureS
     assert {(entry["rule"], entry["status"]) for entry in log} == {("data", "sent")} and len(log) == 2
 
 
+@pytest.mark.slow
 def test_a_receiver_that_is_down_loses_nothing_and_gets_nothing_twice(site: FixtureSite, sqlite_url: str,
                                                                       webhook: Webhook) -> None:
     crawl(site, sqlite_url, "shanghai")
@@ -173,6 +175,7 @@ def test_a_receiver_that_is_down_loses_nothing_and_gets_nothing_twice(site: Fixt
     assert len(webhook.received) == 1
 
 
+@pytest.mark.slow
 def test_one_channel_down_does_not_hold_back_another(site: FixtureSite, sqlite_url: str, webhook: Webhook) -> None:
     crawl(site, sqlite_url, "shanghai")
     dead = f"json://127.0.0.1:{free_port()}/nobody"
@@ -186,6 +189,7 @@ def test_one_channel_down_does_not_hold_back_another(site: FixtureSite, sqlite_u
     assert digest["message"].count("原文：") == matching
 
 
+@pytest.mark.slow
 def test_operators_hear_of_a_broken_source(sqlite_url: str, webhook: Webhook) -> None:
     add_rule(sqlite_url, "ops", "--source-health", "--notify", webhook.url("ops"))
     dead = json.dumps({HOST: "http://127.0.0.1:9/jtw.sh.gov.cn"})
@@ -196,6 +200,7 @@ def test_operators_hear_of_a_broken_source(sqlite_url: str, webhook: Webhook) ->
     assert "every request failed" in message["message"]
 
 
+@pytest.mark.slow
 def test_secrets_come_from_the_environment_and_are_never_shown(site: FixtureSite, sqlite_url: str,
                                                                webhook: Webhook, tmp_path) -> None:
     crawl(site, sqlite_url, "shanghai")
@@ -220,6 +225,7 @@ def test_secrets_come_from_the_environment_and_are_never_shown(site: FixtureSite
     assert "${HOOK_TOKEN}" in listed
 
 
+@pytest.mark.slow
 def test_the_feed_lists_matching_notices_newest_first(site: FixtureSite, sqlite_url: str) -> None:
     crawl(site, sqlite_url, "shanghai")
     add_rule(sqlite_url, "notices", "--query", "通知", "--notify", "json://127.0.0.1:1/unused")

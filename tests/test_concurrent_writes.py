@@ -5,11 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import func, select
 
 from archive import open_archive
 from archive.models import Document, Event, Version
 from tests.conftest import ROOT
+
+# End to end (four writer processes per round, on both backends): left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
 
 WRITER = """
 import random, sys

@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from tests.conftest import FixtureSite, crawl, run_zwgk, summary_row
 from tests.test_extract_files import make_pdf
+
+# End to end (crawl processes, fixture servers): left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
 
 HOST = "jtw.sh.gov.cn"
 PDF_URL = "https://jtw.sh.gov.cn/cmsres/8d/8d519f60c2744bc3b89917f33b57cbc6/9587fff6168f4efffa79b390c2d0a5c0.pdf"

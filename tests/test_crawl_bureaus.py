@@ -8,7 +8,10 @@ import pytest
 
 from crawler.extract.docnumber import canonical_doc_number
 from crawler.extract.normalise import normalise_text
-from tests.conftest import FixtureSite, crawl, run_zwgk, shared_path, summary_row
+from tests.conftest import FixtureSite, crawl, run_zwgk, corpus_path, summary_row
+
+# End to end (crawl processes, fixture servers): left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
 
 CHROME = ("现在位置", "您现在的位置", "点击数", "浏览次数", "分享至", "分享到", "上一篇", "下一篇", "打印", "关闭",
           "网站标识码", "ICP备", "公网安备")
@@ -21,7 +24,7 @@ def export(db_url: str) -> dict[str, dict]:
 
 
 def seed_lines(name: str, first: str, last: str) -> list[str]:
-    text = shared_path("seeds", name).read_text(encoding="utf-8")
+    text = corpus_path("seeds", name).read_text(encoding="utf-8")
     start, end = text.index(first), text.index(last) + len(last)
     return [line.strip() for line in text[start:end].splitlines() if line.strip()]
 
@@ -54,7 +57,7 @@ def crawl_all_of(site: FixtureSite, db_url: str, source: str, host: str) -> dict
 def test_yunnan_seed_001(site: FixtureSite, db_url: str) -> None:
     records = crawl_all_of(site, db_url, "yunnan", "jtyst.yn.gov.cn")
     [seed] = [r for r in records.values() if r["title"] == "云南省交通运输厅关于印发2020年政务公开工作要点的通知"]
-    # The fields shared/seeds/README.md lists for seed 001.
+    # The fields tests/corpus/seeds/README.md lists for seed 001.
     assert seed["doc_number"] is None
     assert seed["published_at"] == "2020-06-10T09:09:00"
     assert seed["written_date"] == "2020-06-05"
@@ -118,7 +121,7 @@ def test_guangzhou_seed_000_once_through_gkmlpt_and_the_portal(site: FixtureSite
     # The portal lists posts the catalogue has too (same post id): each is one document.
     assert len(records) == len(manifest) == int(summary_row(result, "guangzhou")["new"])
     [seed] = [r for r in records.values() if r["doc_number"] == "穗交运函〔2022〕415号"]
-    # The fields shared/seeds/README.md lists for seed 000.
+    # The fields tests/corpus/seeds/README.md lists for seed 000.
     assert seed["title"] == "广州市交通运输局关于印发贯彻落实广州市2022年政务公开工作要点分工方案的通知"
     assert seed["published_at"] == "2022-07-19T15:00:01"
     assert seed["written_date"] == "2022-07-18" and seed["issuer"] == "广州市交通运输局"

@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import FAST_CRAWL, FixtureSite, run_zwgk, summary_row
+
+# End to end (crawl processes, fixture servers): left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
 
 HOST = "jtw.sh.gov.cn"
 

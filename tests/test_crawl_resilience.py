@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from scrapy import Spider
 from scrapy.utils.test import get_crawler
 
@@ -22,6 +23,7 @@ def archived_urls(db_url: str) -> set[str]:
     return {json.loads(line)["url"] for line in result.stdout.splitlines()}
 
 
+@pytest.mark.slow
 def test_an_interrupted_first_crawl_is_completed_by_the_next_one(site: FixtureSite, sqlite_url: str) -> None:
     stopped = crawl(site, sqlite_url, "shanghai", "-s", "CLOSESPIDER_ITEMCOUNT=3")
     assert stopped.returncode == 1 and summary_row(stopped, "shanghai")["status"] == "interrupted"
@@ -31,6 +33,7 @@ def test_an_interrupted_first_crawl_is_completed_by_the_next_one(site: FixtureSi
     assert archived_urls(sqlite_url) == {n["url"] for n in site.manifest(HOST)}
 
 
+@pytest.mark.slow
 def test_a_page_that_failed_is_fetched_again_by_the_next_run(site: FixtureSite, sqlite_url: str) -> None:
     older = next(n["url"] for n in site.manifest(HOST) if n["list_page"] == 3)
     site.server.set_status("/" + older.split("://", 1)[1], 503)
@@ -42,6 +45,7 @@ def test_a_page_that_failed_is_fetched_again_by_the_next_run(site: FixtureSite, 
     assert older in archived_urls(sqlite_url)
 
 
+@pytest.mark.slow
 def test_a_challenge_page_is_not_archived_as_the_notice(site: FixtureSite, sqlite_url: str) -> None:
     notice = site.manifest(HOST)[1]["url"]
     path = site.path(notice)
@@ -56,6 +60,7 @@ def test_a_challenge_page_is_not_archived_as_the_notice(site: FixtureSite, sqlit
     assert notice in archived_urls(sqlite_url)
 
 
+@pytest.mark.slow
 def test_a_malformed_link_or_an_empty_list_is_recorded_and_the_rest_crawled(site: FixtureSite, sqlite_url: str) -> None:
     bad = '<li><a href="http://jtw.sh.gov.cn:99999/zxzfxx/20241221/0123456789abcdef0123456789abcdef.html">坏链接</a></li>'
     site.replace_text(LIST_1, '<ul class="uli14', f'<ul class="uli14 extra">{bad}</ul><ul class="uli14')
@@ -71,6 +76,7 @@ def test_a_malformed_link_or_an_empty_list_is_recorded_and_the_rest_crawled(site
     assert "no notice links" in full.stderr and summary_row(full, "shanghai")["errors"] == "1"
 
 
+@pytest.mark.slow
 def test_a_revisited_page_is_read_with_its_list_context(site: FixtureSite, sqlite_url: str) -> None:
     """A page that shows no date of its own gets the list's date, on first sight and on every re-check."""
     notice = site.manifest(HOST)[0]
@@ -109,6 +115,7 @@ def test_an_archive_failure_is_recorded_not_lost(sqlite_url: str, monkeypatch) -
     assert [(e.kind, e.url) for e in errors] == [("archive", "https://jtw.sh.gov.cn/zxzfxx/20240101/a.html")]
 
 
+@pytest.mark.slow
 def test_redirected_notices_stay_on_the_fixture_and_under_the_listed_url(site: FixtureSite, sqlite_url: str) -> None:
     """An absolute redirect to the real host is mapped too (tests never reach the internet)."""
     listed = site.manifest(HOST)[0]["url"]

@@ -10,7 +10,10 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, FixtureSite, crawl, run_zwgk, shared_path, summary_row
+from tests.conftest import ROOT, FixtureSite, crawl, run_zwgk, corpus_path, summary_row
+
+# End to end (crawl processes, fixture servers): left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
 
 HOST = "jtw.sh.gov.cn"
 SEED_URL = "https://jtw.sh.gov.cn/zxzfxx/20240516/6ac131a8cd94a5cfaeb27303423e1675.html"
@@ -31,7 +34,7 @@ def detail_requests(site: FixtureSite) -> list:
 
 def seed_notice_lines() -> list[str]:
     """The notice text of seed 003, from its greeting to the end of the 工作要点, as the copy has it."""
-    text = shared_path("seeds", "003_566bb029906badb2.txt").read_text(encoding="utf-8")
+    text = corpus_path("seeds", "003_566bb029906badb2.txt").read_text(encoding="utf-8")
     start = text.index("委机关各处室")
     end = text.index("确保政策解读、政府开放日等工作顺利开展。") + len("确保政策解读、政府开放日等工作顺利开展。")
     # The copy lost 年月日 in the signature date; the page (and so the body) has 2024年5月13日.
@@ -65,7 +68,7 @@ def test_first_crawl_archives_every_notice(site: FixtureSite, db_url: str) -> No
 def test_seed_003_comes_out_with_every_field(crawled) -> None:
     _, db_url = crawled
     record = next(r for r in export(db_url) if r["url"] == SEED_URL)
-    # The fields shared/seeds/README.md lists for seed 003.
+    # The fields tests/corpus/seeds/README.md lists for seed 003.
     assert record["title"] == "上海市交通委员会关于印发《2024年市交通委政务公开工作要点》的通知"
     assert record["doc_number"] == "沪交办〔2024〕323号"
     assert record["published_at"].startswith("2024-05-16")

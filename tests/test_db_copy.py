@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import FixtureSite, crawl, run_zwgk
 from tests.test_crawl_attachments import SUMMARY, attach_pdf
+
+# End to end (crawl processes, fixture servers): left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
 
 
 def export(db_url: str) -> list[dict]:

@@ -34,6 +34,9 @@ from tests.conftest import (
 )
 from tests.fixtures.server import FixtureServer
 
+# End to end (worker processes, PostgreSQL, Redis, schedulers): left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 WORKER_TIMEOUT = 4  # seconds before a silent worker's requests go back on the queue (the kill test)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from archive.diff import diff_lines, diff_records
 from tests.conftest import FixtureSite, crawl, run_zwgk
 
@@ -30,6 +32,7 @@ def test_fields_and_attachment_texts_are_compared() -> None:
     assert diff_records(new, new).unchanged
 
 
+@pytest.mark.slow
 def test_history_and_diff_of_an_edited_notice(site: FixtureSite, sqlite_url: str) -> None:
     notice = site.manifest(HOST)[3]
     crawl(site, sqlite_url, "shanghai")

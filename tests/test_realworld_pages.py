@@ -3,13 +3,14 @@
 Source of the expectations
 --------------------------
 Every expected value in ``PAGES`` below comes from the ground-truth table in
-``shared/research/real-pages/README.md`` (read against the saved pages
+``tests/corpus/real-pages/README.md`` (read against the saved pages
 themselves to settle details), never from zwgk's own output.  Where the README
 leaves a choice open, the row's comment says which value was chosen and why.
 
-The pages are read from ``<repo>/../shared/research/real-pages/``.  If that
-folder is missing, every test here FAILS (it does not skip): the corpus is
-part of the project's environment and its absence is an error.
+The pages are read from ``tests/corpus/real-pages/`` (provenance in
+``tests/corpus/README.md``).  If that folder is missing, every test here FAILS
+(it does not skip): the corpus is part of the repository and its absence is an
+error.
 
 Each page is run once through ``zwgk extract FILE --url URL`` in-process
 (click's test runner); the JSON record it prints is shared by all tests of
@@ -49,7 +50,7 @@ from click.testing import CliRunner
 
 from crawler.cli import cli
 
-PAGES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "research" / "real-pages"
+PAGES_DIR = Path(__file__).resolve().parent / "corpus" / "real-pages"
 
 # Navigation, sharing, printing and footer text that must never leak into a
 # notice's body.  Checked against every page: none of these strings occurs in
@@ -352,7 +353,7 @@ def _require_corpus() -> None:
     if not PAGES_DIR.is_dir():
         pytest.fail(
             f"real-page corpus not found at {PAGES_DIR}; these tests need the saved "
-            "pages in shared/research/real-pages/ next to the repository",
+            "pages in tests/corpus/real-pages/",
             pytrace=False,
         )
 

@@ -75,6 +75,7 @@ def test_a_policy_whose_ages_shrink_is_refused() -> None:
         RevisitPolicy(daily_until=100, weekly_until=90)
 
 
+@pytest.mark.slow
 def test_a_new_notice_is_due_again_the_next_day(site: FixtureSite, sqlite_url: str) -> None:
     assert crawl(site, sqlite_url, "shanghai").returncode == 0
     for document in documents(sqlite_url).values():
@@ -83,6 +84,7 @@ def test_a_new_notice_is_due_again_the_next_day(site: FixtureSite, sqlite_url: s
 
 # Re-checks against the fixture
 
+@pytest.mark.slow
 def test_a_crawl_rechecks_the_due_notices_only(site: FixtureSite, sqlite_url: str) -> None:
     crawl(site, sqlite_url, "shanghai")
     notices = [n["url"] for n in site.manifest(HOST)]
@@ -103,6 +105,7 @@ def test_a_crawl_rechecks_the_due_notices_only(site: FixtureSite, sqlite_url: st
         assert after[url].next_check_at > utcnow() + dt.timedelta(hours=23)
 
 
+@pytest.mark.slow
 def test_a_removed_notice_is_gone_after_two_checks_and_restored_when_back(site: FixtureSite, sqlite_url: str) -> None:
     crawl(site, sqlite_url, "shanghai")
     removed = site.manifest(HOST)[5]["url"]
@@ -134,6 +137,7 @@ def test_a_removed_notice_is_gone_after_two_checks_and_restored_when_back(site: 
     assert [e.kind for e in archive.events(document.id)] == ["new", "gone", "restored"]
 
 
+@pytest.mark.slow
 def test_one_missing_answer_between_good_ones_is_not_gone(site: FixtureSite, sqlite_url: str) -> None:
     crawl(site, sqlite_url, "shanghai")
     flaky = site.manifest(HOST)[7]["url"]
@@ -164,6 +168,7 @@ def wait_for(condition, timeout: float = 60.0) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_two_crawls_of_one_source_never_run_at_once(site: FixtureSite, sqlite_url: str) -> None:
     first = start_crawl(site, sqlite_url, "shanghai")
     archive = open_archive(sqlite_url)
@@ -179,6 +184,7 @@ def test_two_crawls_of_one_source_never_run_at_once(site: FixtureSite, sqlite_ur
         assert session.scalars(select(LeaseRow)).all() == [], "the lock outlived the crawl"
 
 
+@pytest.mark.slow
 def test_the_lock_of_a_dead_crawl_lapses_and_its_run_is_closed(site: FixtureSite, sqlite_url: str) -> None:
     archive = open_archive(sqlite_url)
     dead = Lease(archive, "crawl:shanghai", ttl=0.5, holder="gone-host pid 1")
@@ -195,6 +201,7 @@ def test_the_lock_of_a_dead_crawl_lapses_and_its_run_is_closed(site: FixtureSite
     assert runs[orphan].status == "interrupted" and "ended without finishing" in runs[orphan].message
 
 
+@pytest.mark.slow
 def test_sigterm_mid_crawl_stops_cleanly_and_the_next_run_loses_nothing(site: FixtureSite, sqlite_url: str) -> None:
     process = start_crawl(site, sqlite_url, "shanghai")
     archive = open_archive(sqlite_url)
@@ -212,6 +219,7 @@ def test_sigterm_mid_crawl_stops_cleanly_and_the_next_run_loses_nothing(site: Fi
     assert sorted(e.kind for e in archive.events()) == ["new"] * len(site.manifest(HOST))
 
 
+@pytest.mark.slow
 def test_zwgk_runs_lists_each_run_with_its_counts(site: FixtureSite, sqlite_url: str) -> None:
     crawl(site, sqlite_url, "shanghai")
     crawl(site, sqlite_url, "shanghai", "--revisit")
@@ -255,6 +263,7 @@ def source_events(db_url: str) -> list[tuple[str, str]]:
     return [(e.kind, e.message) for e in open_archive(db_url).events() if e.source_id is not None]
 
 
+@pytest.mark.slow
 def test_a_list_page_that_changes_shape_makes_the_source_broken(site: FixtureSite, sqlite_url: str) -> None:
     crawl(site, sqlite_url, "shanghai")
     site.replace_text(LIST_1, '<ul class="uli14 nowrapli list-date pageList">', '<ul class="news-items">')
@@ -279,6 +288,7 @@ def test_a_list_page_that_changes_shape_makes_the_source_broken(site: FixtureSit
     assert "never" in never
 
 
+@pytest.mark.slow
 def test_a_dead_site_makes_the_source_broken(sqlite_url: str) -> None:
     host_map = json.dumps({HOST: "http://127.0.0.1:9/jtw.sh.gov.cn"})  # nothing listens on port 9
     result = run_zwgk("crawl", "shanghai", "--db", sqlite_url, "-s", "RETRY_TIMES=0", host_map=host_map)
@@ -287,6 +297,7 @@ def test_a_dead_site_makes_the_source_broken(sqlite_url: str) -> None:
     assert kind == "source_broken" and "every request failed" in message and "refused" in message
 
 
+@pytest.mark.slow
 def test_challenge_pages_make_the_source_broken(site: FixtureSite, sqlite_url: str) -> None:
     crawl(site, sqlite_url, "shanghai")
     due = [n["url"] for n in site.manifest(HOST)[:3]]

@@ -96,6 +96,7 @@ def stored_job_count(db_url: str) -> int:
     return count
 
 
+@pytest.mark.slow
 def test_the_timetable_fires_each_sources_job_at_its_time(site: FixtureSite, sqlite_url: str, two_sources: str,
                                                           monkeypatch) -> None:
     monkeypatch.setenv("ZWGK_HOST_MAP", site.host_map_json)
@@ -121,6 +122,7 @@ def test_the_timetable_fires_each_sources_job_at_its_time(site: FixtureSite, sql
     assert statuses == {"completed"}
 
 
+@pytest.mark.slow
 def test_a_week_missed_runs_once_and_a_restart_keeps_one_job_per_source(site: FixtureSite, sqlite_url: str,
                                                                         two_sources: str, monkeypatch) -> None:
     monkeypatch.setenv("ZWGK_HOST_MAP", site.host_map_json)
@@ -150,6 +152,7 @@ def test_a_week_missed_runs_once_and_a_restart_keeps_one_job_per_source(site: Fi
     assert runs_by_source(sqlite_url) == {"shanghai": 1, "yunnan": 1}
 
 
+@pytest.mark.slow
 def test_a_changed_timetable_replaces_the_job_and_off_removes_it(sqlite_url: str, two_sources: str) -> None:
     with time_machine.travel(at(1, 0), tick=True):
         first = harvester(sqlite_url, two_sources)
@@ -220,6 +223,7 @@ def test_the_config_file_is_checked(tmp_path: Path) -> None:
         load_schedule_config(path)
 
 
+@pytest.mark.slow
 def test_schedule_list_shows_each_job_and_its_next_run(sqlite_url: str, two_sources: str) -> None:
     before = run_zwgk("schedule", "list", "--db", sqlite_url, "--sources", two_sources, "--json")
     assert before.returncode == 0, before.stderr
@@ -253,6 +257,7 @@ def store_missed_jobs(db_url: str, sources: str) -> None:
         h.scheduler.shutdown()
 
 
+@pytest.mark.slow
 def test_two_schedulers_on_one_archive_crawl_each_source_once(site: FixtureSite, sqlite_url: str,
                                                               two_sources: str, config_file: str) -> None:
     store_missed_jobs(sqlite_url, two_sources)
@@ -276,6 +281,7 @@ def test_two_schedulers_on_one_archive_crawl_each_source_once(site: FixtureSite,
     assert "scheduler stopped" in outputs[0][1]
 
 
+@pytest.mark.slow
 def test_sigterm_to_the_scheduler_stops_its_crawl_cleanly_and_nothing_is_lost(
         site: FixtureSite, sqlite_url: str, two_sources: str, config_file: str) -> None:
     store_missed_jobs(sqlite_url, two_sources)
@@ -306,6 +312,7 @@ def test_sigterm_to_the_scheduler_stops_its_crawl_cleanly_and_nothing_is_lost(
     assert len(archive.events()) == len(archive.known_urls("shanghai")) + len(archive.known_urls("yunnan"))
 
 
+@pytest.mark.slow
 def test_alerts_follow_every_scheduled_crawl(site: FixtureSite, sqlite_url: str, two_sources: str,
                                              monkeypatch) -> None:
     from archive.alerts import Alerts

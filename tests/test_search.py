@@ -16,14 +16,14 @@ from tests.conftest import run_zwgk
 # a small pool makes many overlapping substrings, the hard case for an index of bigrams.
 TRADITIONAL = "發規劃運輸區縣實證處專項關於"
 SIMPLIFIED = "发规划运输区县实证处专项关于"
-SHARED = "公路交通港口通知年市局"
+COMMON = "公路交通港口通知年市局"
 PUNCTUATION = "，。、《》 "
 SOURCES = ("shanghai", "yunnan")
 DOC_TYPES = ("通知", "办法", "批复")
 
 
 def random_text(rng: random.Random, length: int) -> str:
-    pool = TRADITIONAL + SIMPLIFIED + SHARED * 2 + "2024" + PUNCTUATION
+    pool = TRADITIONAL + SIMPLIFIED + COMMON * 2 + "2024" + PUNCTUATION
     return "".join(rng.choice(pool) for _ in range(length))
 
 

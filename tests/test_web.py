@@ -27,6 +27,9 @@ from tests.conftest import SITES, FixtureSite, crawl, run_zwgk
 from tests.fixtures.server import FixtureServer
 from tests.test_crawl_attachments import SUMMARY, attach_pdf
 
+# End to end (crawl processes, uvicorn, Chromium): left out by `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 HOSTILE_TITLE = "<script>window.hacked=1</script>关于公路养护的通知"
 CHROMIUM = os.environ.get("ZWGK_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
