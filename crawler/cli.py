@@ -240,9 +240,11 @@ def parse_search(query: str, filters: dict[str, str | None]):
 @cli.command(context_settings={"ignore_unknown_options": True})  # lets `-收费` through as a NOT term
 @click.argument("query", nargs=-1, required=True)
 @filter_options
-@click.option("--sort", type=click.Choice(("relevance", "date", "oldest")), default="relevance", show_default=True)
+@click.option("--sort", type=click.Choice(("relevance", "date", "oldest")), default="relevance", show_default=True,
+              help="Order of the hits: best match first, newest first, or oldest first.")
 @click.option("--all-versions", is_flag=True, help="Search every version, not only each notice's latest.")
-@click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("-n", "--limit", type=click.IntRange(1, 10_000), default=20, show_default=True,
+              help="How many hits to print.")
 @click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many hits (paging).")
 @click.option("--json", "as_json", is_flag=True, help="Print hits, total and facets as JSON.")
 @db_option
@@ -676,7 +678,7 @@ def doctor() -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
 @db_option
 def serve(host: str, port: int, db_url: str | None) -> None:
     """Serve the archive's read-only web pages and JSON API.
@@ -942,7 +944,8 @@ def alerts_feed(name: str, site: str, db_url: str | None) -> None:
 
 @alerts.command("log")
 @click.argument("name", required=False)
-@click.option("-n", "--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@click.option("-n", "--limit", type=click.IntRange(1, 100_000), default=50, show_default=True,
+              help="How many deliveries to list, newest first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the deliveries as JSON.")
 @db_option
 def alerts_log(name: str | None, limit: int, as_json: bool, db_url: str | None) -> None:

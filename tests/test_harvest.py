@@ -10,9 +10,13 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from tests.conftest import FixtureSite, crawl, run_zwgk, summary_row
 
 NOTICE = "http://www.shanwei.gov.cn/swjtj/gkmlpt/content/0/937/post_937660.html"
+pytestmark = pytest.mark.slow
+
 PDF_URL = "http://www.shanwei.gov.cn/swjtj/attachment/0/937/937120/937660.pdf"
 PDF_NAME = "汕尾市交通运输局2018年政务公开工作总结.pdf"
 
