@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from archive.diff import diff_lines, diff_records
+from archive.output.diff import diff_lines, diff_records
 from tests.conftest import FixtureSite, crawl, run_zwgk
 
 HOST = "jtw.sh.gov.cn"
