@@ -123,6 +123,7 @@ def create_app(archive: Archive | None = None, db_url: str | None = None) -> Fas
     archive = archive or open_archive(db_url, read_only=True)
     app = FastAPI(title="zwgk", summary="Notices of Chinese transport bureaus, every version archived",
                   version="1", docs_url="/api/docs", redoc_url=None)
+    app.state.archive = archive
     templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
     templates.env.globals.update(labels=LABELS, facet_labels=FACET_LABELS, filter_labels=FILTER_LABELS,
                                  is_web_url=is_web_url, china_time=china_time)
