@@ -4,6 +4,7 @@ Knows nothing of Scrapy: callers hand it extracted fields and response bytes.
 """
 
 from .db import DEFAULT_DB_URL, open_archive, resolve_db_url
-from .store import Archive, ArchiveError, SaveResult
+from .errors import ArchiveError
+from .store import Archive, SaveResult
 
 __all__ = ["Archive", "ArchiveError", "DEFAULT_DB_URL", "SaveResult", "open_archive", "resolve_db_url"]

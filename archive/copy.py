@@ -15,9 +15,9 @@ from collections.abc import Callable
 from sqlalchemy import Engine, func, inspect, select, text
 
 from .db import create_archive_engine, ensure_schema
+from .errors import ArchiveError
 from .models import Base, Lease, SearchText
 from .search import index_existing_versions
-from .store import ArchiveError
 
 SKIPPED = {Lease.__tablename__, SearchText.__tablename__}
 

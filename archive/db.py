@@ -1,4 +1,10 @@
-"""Opening the archive: engine set-up, SQLite pragmas, and migrations."""
+"""Opening the archive: engine set-up, SQLite pragmas, migrations, and read-only access.
+
+A read-only archive (``open_archive(..., read_only=True)``: the web app and the
+reading commands) never creates, migrates or writes anything: SQLite is opened
+with ``mode=ro``, and every PostgreSQL transaction is READ ONLY, so the database
+itself refuses a write.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,13 @@ import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+
+from .errors import ArchiveMissing, DatabaseUnreachable, DatabaseURLError, SchemaOutOfDate
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -20,35 +29,24 @@ SCHEMA_REVISION = "0006"
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-class DatabaseURLError(ValueError):
-    """The database URL cannot be used."""
-
-
 def resolve_db_url(db_url: str | None = None) -> str:
     """``--db``, else ``ZWGK_DB``, else an SQLite file in the working directory."""
     return db_url or os.environ.get("ZWGK_DB") or DEFAULT_DB_URL
 
 
-def create_archive_engine(db_url: str) -> Engine:
-    """An engine for ``db_url``; SQLite gets WAL mode, a busy timeout and foreign keys."""
+def create_archive_engine(db_url: str, read_only: bool = False) -> Engine:
+    """An engine for ``db_url``; SQLite gets WAL mode, a busy timeout and foreign keys.
+
+    ``read_only``: the database must exist already, and the engine cannot write to it.
+    """
     try:
         url = make_url(db_url)
     except ArgumentError as error:
         raise DatabaseURLError(f"not a database URL: {db_url!r} (try sqlite:///zwgk.sqlite3)") from error
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            path = Path(url.database).expanduser()
-            if path.is_dir():
-                raise DatabaseURLError(f"{path} is a directory; give a file, e.g. sqlite:///{path}/zwgk.sqlite3")
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                raise DatabaseURLError(f"cannot create {path.parent}: {error.strerror}") from error
-        engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
+        return _sqlite_engine(url, read_only)
     try:
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, connect_args=_READ_ONLY_SERVER if read_only else {})
     except NoSuchModuleError as error:
         raise DatabaseURLError(f"unknown database kind {url.drivername!r} (try sqlite:/// or postgresql+psycopg://)") from error
     except ModuleNotFoundError as error:
@@ -58,12 +56,42 @@ def create_archive_engine(db_url: str) -> Engine:
         ) from error
 
 
+# Every transaction of the session starts READ ONLY (libpq's options, applied by the server).
+_READ_ONLY_SERVER = {"options": "-c default_transaction_read_only=on"}
+
+
+def _sqlite_engine(url: URL, read_only: bool) -> Engine:
+    in_memory = not url.database or url.database == ":memory:"
+    path = None if in_memory else Path(url.database).expanduser()
+    if path is not None and path.is_dir():
+        raise DatabaseURLError(f"{path} is a directory; give a file, e.g. sqlite:///{path}/zwgk.sqlite3")
+    if read_only:
+        if path is None or not path.is_file():
+            raise ArchiveMissing(str(path or ":memory:"))
+        url = url.set(database=f"file:{quote(str(path.resolve()))}", query={**url.query, "mode": "ro", "uri": "true"})
+    elif path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DatabaseURLError(f"cannot create {path.parent}: {error.strerror}") from error
+    engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "connect", _sqlite_read_pragmas if read_only else _sqlite_pragmas)
+    return engine
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_read_pragmas(dbapi_connection, _record) -> None:
+    """A reader changes no journal mode (that would write): it only waits for the writer."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
@@ -112,10 +140,26 @@ def ensure_schema(engine: Engine) -> None:
         return
     if revision is None and _created_meanwhile(engine):  # tables without a revision: being created right now?
         return
-    raise DatabaseURLError(
-        f"the archive's schema is at {revision or 'an unknown revision'}, this zwgk needs {head}: "
-        "run `zwgk db upgrade` (back the database up first)"
-    )
+    raise SchemaOutOfDate(_where(engine), revision, head)
+
+
+def check_schema(engine: Engine) -> None:
+    """For a read-only archive: it must exist and be at this zwgk's schema (nothing is created)."""
+    revision = current_revision(engine)
+    if revision == SCHEMA_REVISION:
+        return
+    if revision is None and not inspect(engine).get_table_names():
+        raise ArchiveMissing(_where(engine))
+    raise SchemaOutOfDate(_where(engine), revision, SCHEMA_REVISION)
+
+
+def _where(engine: Engine) -> str:
+    """The archive as a user names it: an SQLite file's path, else the URL without its password."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite":
+        return url.render_as_string(hide_password=True)
+    database = url.database or ":memory:"
+    return unquote(database.removeprefix("file:")) if database.startswith("file:") else database
 
 
 def _created_meanwhile(engine: Engine, wait: float = 60.0) -> bool:
@@ -131,10 +175,25 @@ def _created_meanwhile(engine: Engine, wait: float = 60.0) -> bool:
     return False
 
 
-def open_archive(db_url: str | None = None, policy=None):
-    """Open (and on first use create) the archive at ``db_url``; ``policy`` is its RevisitPolicy."""
+def open_archive(db_url: str | None = None, policy=None, read_only: bool = False):
+    """Open the archive at ``db_url`` (``policy`` is its RevisitPolicy).
+
+    On first use the archive is created, unless ``read_only``: then it must exist,
+    at this zwgk's schema, and nothing can be written through it.
+    """
     from .store import Archive
 
-    engine = create_archive_engine(resolve_db_url(db_url))
-    ensure_schema(engine)
+    engine = create_archive_engine(resolve_db_url(db_url), read_only)
+    try:
+        if read_only:
+            check_schema(engine)
+        else:
+            ensure_schema(engine)
+    except OperationalError as error:
+        raise DatabaseUnreachable(f"cannot open the archive: {first_line(error)}") from error
     return Archive(engine, policy)
+
+
+def first_line(error: DBAPIError) -> str:
+    """The driver's own message, without SQLAlchemy's statement and background link."""
+    return str(error.orig or error).strip().splitlines()[0]

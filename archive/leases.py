@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .errors import ArchiveError
 from .models import Lease as LeaseRow
 from .models import utcnow
-from .store import Archive, ArchiveError, china_time
+from .records import china_time
+from .store import Archive
 
 logger = logging.getLogger(__name__)
 DEFAULT_TTL = 120.0

@@ -21,8 +21,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from .errors import ArchiveError
 from .models import (
-    CHINA_TIME,
     Attachment,
     CrawlError,
     CrawlRun,
@@ -33,6 +33,7 @@ from .models import (
     Version,
     utcnow,
 )
+from .records import export_record
 from .revisits import GONE_AFTER_MISSING_CHECKS, RevisitPolicy
 from .search import Query, Searcher, SearchResult, index_version, version_parts
 from .urls import canonical_url
@@ -43,10 +44,6 @@ VERSION_FIELDS = (
     "issuer", "written_date", "published_at", "disclosure", "doc_type", "topic", "keywords", "column",
     "site_id_code", "body", "body_original", "extractor_version",
 )
-
-
-class ArchiveError(Exception):
-    """The archive could not do what was asked; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -559,50 +556,3 @@ def _insert_ignoring_conflicts(session: Session, model: type, values: Mapping[st
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(insert(model).values(**values).on_conflict_do_nothing())
 
-
-def china_time(value: dt.datetime | None) -> str | None:
-    return value.astimezone(CHINA_TIME).strftime("%Y-%m-%dT%H:%M:%S") if value else None
-
-
-def export_record(source_key: str, document: Document, version: Version) -> dict[str, object]:
-    """One export record: the fields DESIGN.md promises, in that order, then more (EXPORT_FIELDS)."""
-    return {
-        "source": source_key,
-        "url": document.url,
-        "title": version.title,
-        "doc_number": version.doc_number,
-        "index_number": version.index_number,
-        "issuer": version.issuer,
-        "written_date": version.written_date,
-        "published_at": version.published_at,
-        "disclosure": version.disclosure,
-        "doc_type": version.doc_type,
-        "body": version.body,
-        "body_original": version.body_original,
-        "attachments": [
-            {"url": a.url, "name": a.name, "sha256": a.sha256, "size": a.size, "text": a.text, "error": a.error}
-            for a in version.attachments
-        ],
-        "version": version.number,
-        "versions": document.version_count,
-        "first_seen": china_time(document.first_seen),
-        "last_changed": china_time(document.last_changed),
-        "content_hash": version.content_hash,
-        "document_id": document.id,
-        "version_seen_at": china_time(version.seen_at),
-        "doc_number_prefix": version.doc_number_prefix,
-        "doc_number_year": version.doc_number_year,
-        "doc_number_serial": version.doc_number_serial,
-        "topic": version.topic,
-        "keywords": version.keywords,
-        "column": version.column,
-        "status": document.status,
-    }
-
-
-EXPORT_FIELDS = (
-    "source", "url", "title", "doc_number", "index_number", "issuer", "written_date", "published_at",
-    "disclosure", "doc_type", "body", "body_original", "attachments", "version", "versions", "first_seen",
-    "last_changed", "content_hash", "document_id", "version_seen_at", "doc_number_prefix", "doc_number_year",
-    "doc_number_serial", "topic", "keywords", "column", "status",
-)

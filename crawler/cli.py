@@ -26,26 +26,29 @@ def db_option(command):
 
 @contextmanager
 def archive_errors() -> Iterator[None]:
-    """Turn the archive's errors into one line for the user: a bad URL is bad usage (exit 2)."""
+    """The one place where the archive's errors become exits: one line, and the error's exit code
+    (2 for a bad URL, 1 for the rest; a database that stops answering mid-command is the rest)."""
     from sqlalchemy.exc import OperationalError
 
     from archive import ArchiveError
-    from archive.db import DatabaseURLError
+    from archive.db import first_line
 
     try:
         yield
-    except DatabaseURLError as error:
-        raise click.UsageError(str(error)) from error
-    except (OperationalError, ArchiveError) as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        raise click.ClickException(f"cannot open the archive: {reason}") from error
+    except ArchiveError as error:
+        failure = click.ClickException(str(error))
+        failure.exit_code = error.exit_code
+        raise failure from error
+    except OperationalError as error:
+        raise click.ClickException(f"cannot open the archive: {first_line(error)}") from error
 
 
-def open_archive_or_fail(db_url: str | None):
+def open_archive_or_fail(db_url: str | None, read_only: bool = False):
+    """The archive at ``db_url``; ``read_only`` for commands that only read (they never create one)."""
     from archive import open_archive
 
     with archive_errors():
-        return open_archive(db_url)
+        return open_archive(db_url, read_only=read_only)
 
 
 def _setting_overrides(settings: tuple[str, ...]) -> dict[str, str]:
@@ -264,7 +267,7 @@ def search(query: tuple[str, ...], filters: dict[str, str | None], sort: str, al
     rules use. Title, 文号, body and attachment texts are searched.
     """
     parsed = parse_search(" ".join(query), filters)
-    archive = open_archive_or_fail(db_url)
+    archive = open_archive_or_fail(db_url, read_only=True)
     with archive_errors():
         result = archive.search(parsed, all_versions=all_versions, sort=sort, limit=limit, offset=offset)
     if as_json:
@@ -317,14 +320,14 @@ def export(fmt: str, all_versions: bool, query: str, filters: dict[str, str | No
       zwgk export --format parquet --all-versions -o versions.parquet
       zwgk export -q '工作要点' --source shanghai --year 2024 -o plans.jsonl
     """
-    from archive.export import csv_lines, jsonl_lines, write_lines, write_parquet
+    from archive.output.export import csv_lines, jsonl_lines, write_lines, write_parquet
 
     if fmt == "parquet" and not output:
         raise click.UsageError("--format parquet writes a file: give -o FILE")
     if bom and fmt != "csv":
         raise click.UsageError("--bom is for --format csv")
     search = parse_search(query, filters) if query or any(filters.values()) else None
-    archive = open_archive_or_fail(db_url)
+    archive = open_archive_or_fail(db_url, read_only=True)
     records = archive.iter_records(all_versions=all_versions, search=search)
     try:
         with archive_errors(), _output(output, binary=fmt == "parquet") as stream:
@@ -370,22 +373,18 @@ def _output(path: str | None, binary: bool = False) -> Iterator[IO]:
 @db_option
 def show(document: str, version_number: int | None, as_json: bool, db_url: str | None) -> None:
     """Show a notice (by URL or document id): its fields, its text and its versions."""
-    from archive.store import china_time, export_record
+    from archive.records import china_time, document_record
 
-    archive = open_archive_or_fail(db_url)
-    found = _find_or_fail(archive, document)
-    versions = {version.number: version for version in found.versions}
-    number = found.version_count if version_number is None else version_number
-    if number not in versions:
-        raise click.ClickException(f"{document} has versions 1–{found.version_count}, not {number}")
-    record = export_record(found.source.key, found, versions[number])
+    found = _find_or_fail(open_archive_or_fail(db_url, read_only=True), document)
+    with archive_errors():
+        record = document_record(found, version_number)
     if as_json:
         click.echo(json.dumps(record, ensure_ascii=False, indent=2))
         return
     for name in ("title", "source", "url", "doc_number", "index_number", "issuer", "written_date",
                  "published_at", "disclosure", "doc_type", "first_seen", "last_changed"):
         click.echo(f"{name:>13}: {record[name] if record[name] is not None else '—'}")
-    click.echo(f"{'version':>13}: {number} of {found.version_count}")
+    click.echo(f"{'version':>13}: {record['version']} of {found.version_count}")
     click.echo("")
     click.echo(record["body"])
     # Many notices are a short page around an attached file: its text is the notice text.
@@ -417,34 +416,24 @@ def history(document: str, as_json: bool, db_url: str | None) -> None:
     lines of text were added and removed; `zwgk diff` shows the changes
     themselves. Events (gone, restored) are listed with their time.
     """
-    from archive.diff import diff_records
-    from archive.store import china_time, export_record
+    from archive.output.history import notice_history
 
-    archive = open_archive_or_fail(db_url)
+    archive = open_archive_or_fail(db_url, read_only=True)
     found = _find_or_fail(archive, document)
-    records = [export_record(found.source.key, found, version) for version in found.versions]
-    rows = []
-    for previous, record in zip([None, *records], records):
-        change = diff_records(previous, record) if previous else None
-        rows.append({"version": record["version"], "seen_at": record["version_seen_at"], "title": record["title"],
-                     "content_hash": record["content_hash"],
-                     "changed_fields": [name for name, _, _ in change.fields] if change else [],
-                     "lines_added": len(change.added) if change else None,
-                     "lines_removed": len(change.removed) if change else None})
-    events = [{"kind": event.kind, "at": china_time(event.at)} for event in archive.events(found.id)]
+    with archive_errors():
+        history = notice_history(found, archive.events(found.id))
     if as_json:
-        click.echo(json.dumps({"document_id": found.id, "url": found.url, "status": found.status,
-                               "versions": rows, "events": events}, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(history, ensure_ascii=False, indent=2))
         return
     click.echo(f"{found.url}  (id {found.id}, {found.status}, {found.version_count} versions)")
-    for row in rows:
+    for row in history["versions"]:
         if row["lines_added"] is None:
             what = "first seen"
         else:
             fields = ", ".join(row["changed_fields"])
             what = f"+{row['lines_added']} −{row['lines_removed']} lines" + (f"; {fields}" if fields else "")
         click.echo(f"  v{row['version']:<3} {row['seen_at']}  {row['content_hash'][:12]}  {what}  {row['title'] or ''}")
-    for event in events:
+    for event in history["events"]:
         if event["kind"] in ("gone", "restored"):
             click.echo(f"  {event['kind']:<7} {event['at']}")
 
@@ -465,20 +454,14 @@ def diff(document: str, versions: tuple[int, ...], context: int, as_json: bool, 
     Changed fields first, then the text: '-' lines removed, '+' lines added, and
     within a changed line the characters removed [-…-] and added {+…+}.
     """
-    from archive.diff import diff_records
-    from archive.store import export_record
+    from archive.output.diff import diff_versions
 
-    archive = open_archive_or_fail(db_url)
-    found = _find_or_fail(archive, document)
+    found = _find_or_fail(open_archive_or_fail(db_url, read_only=True), document)
     if len(versions) not in (0, 2):
         raise click.UsageError("give two version numbers, or none for the last two")
-    old, new = versions or (max(found.version_count - 1, 1), found.version_count)
-    by_number = {version.number: version for version in found.versions}
-    for number in (old, new):
-        if number not in by_number:
-            raise click.ClickException(f"{document} has versions 1–{found.version_count}, not {number}")
-    change = diff_records(export_record(found.source.key, found, by_number[old]),
-                          export_record(found.source.key, found, by_number[new]), context)
+    with archive_errors():
+        change = diff_versions(found, *versions, context=context)
+    old, new = change.old_number, change.new_number
     if as_json:
         click.echo(json.dumps({"old": old, "new": new,
                                "fields": [{"name": n, "old": a, "new": b} for n, a, b in change.fields],
@@ -566,9 +549,9 @@ def sources(sources_file: str | None, as_json: bool, health: bool, db_url: str |
 
 def _print_health(keys: list[str], as_json: bool, db_url: str | None) -> None:
     from archive.health import source_health
-    from archive.store import china_time
+    from archive.records import china_time
 
-    archive = open_archive_or_fail(db_url)
+    archive = open_archive_or_fail(db_url, read_only=True)
     with archive_errors():
         report = source_health(archive, keys)
     rows = [{"source": h.key, "last_run": china_time(h.last_run.started_at) if h.last_run else None,
@@ -596,9 +579,9 @@ def runs(source: str | None, limit: int, as_json: bool, db_url: str | None) -> N
     pages fetched, new, changed and unchanged notices, 304 answers, errors, the
     run's status, and why the run says the source looks broken (if it does).
     """
-    from archive.store import china_time
+    from archive.records import china_time
 
-    archive = open_archive_or_fail(db_url)
+    archive = open_archive_or_fail(db_url, read_only=True)
     with archive_errors():
         rows = [{"id": run.id, "source": key, "started": china_time(run.started_at),
                  "seconds": round((run.finished_at - run.started_at).total_seconds()) if run.finished_at else None,
@@ -694,7 +677,7 @@ def serve(host: str, port: int, db_url: str | None) -> None:
 
     from archive.web import create_app
 
-    app = create_app(open_archive_or_fail(db_url))
+    app = create_app(open_archive_or_fail(db_url, read_only=True))
     click.echo(f"serving the archive at http://{host}:{port}/ (Ctrl-C stops)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
@@ -950,7 +933,7 @@ def alerts_feed(name: str, site: str, db_url: str | None) -> None:
 @db_option
 def alerts_log(name: str | None, limit: int, as_json: bool, db_url: str | None) -> None:
     """What was sent, when, and what failed (newest first)."""
-    from archive.store import china_time
+    from archive.records import china_time
 
     with alert_errors():
         rows = _alerts(db_url).log(name, limit)
@@ -1000,7 +983,7 @@ def db_copy(target: str, db_url: str | None) -> None:
     """
     from archive.copy import copy_archive, table_counts
 
-    archive = open_archive_or_fail(db_url)
+    archive = open_archive_or_fail(db_url, read_only=True)
     shown: dict[str, int] = {}
 
     def progress(table: str, rows: int) -> None:

@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 
 from archive import Archive, ArchiveError, open_archive, resolve_db_url
 from archive.leases import Lease, LeaseTaken
-from archive.store import china_time
+from archive.records import china_time
 from crawler.distributed import SharedCrawl, connect, new_worker_id
 from crawler.middlewares import parse_host_map
 from spiders.loader import spider_class

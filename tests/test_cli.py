@@ -206,6 +206,7 @@ def test_a_broken_registry_file_is_a_clear_error(tmp_path: Path) -> None:
     (["show", "99999999999999999999999", "--db", "sqlite:///{tmp}/a.sqlite3"], 1, "no archived notice"),
 ])
 def test_archive_and_file_problems_are_one_line(args: list[str], code: int, message: str, tmp_path: Path) -> None:
+    open_archive(f"sqlite:///{tmp_path / 'a.sqlite3'}").close()
     result = CliRunner().invoke(cli, [arg.replace("{tmp}", str(tmp_path)) for arg in args])
     assert result.exit_code == code, result.output
     assert message in result.output and "Traceback" not in result.output
@@ -222,7 +223,9 @@ def test_show_version_zero_is_refused(tmp_path: Path) -> None:
 
 
 def test_csv_export_of_an_empty_archive_has_its_header(tmp_path: Path) -> None:
-    output = invoke("export", "--db", f"sqlite:///{tmp_path / 'a.sqlite3'}", "--format", "csv").output
+    db = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    open_archive(db).close()
+    output = invoke("export", "--db", db, "--format", "csv").output
     assert output.splitlines()[0].startswith("source,url,title,doc_number")
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from archive.diff import diff_lines, diff_records
+from archive.output.diff import diff_lines, diff_records
 from tests.conftest import FixtureSite, crawl, run_zwgk
 
 HOST = "jtw.sh.gov.cn"

@@ -9,7 +9,7 @@ import pytest
 
 from archive import open_archive
 from archive.search import QueryError, parse_query
-from archive.textindex import normalise_for_search, runs, searchable_text
+from archive.search.textindex import normalise_for_search, runs, searchable_text
 from tests.conftest import run_zwgk
 
 # Characters drawn in traditional and simplified forms (發/发, 規/规 …), a few shared ones, digits and punctuation:
@@ -205,9 +205,9 @@ def test_parquet_and_excel_csv_hold_the_same_records_as_json_lines(corpus, db_ur
 
 
 def test_a_text_too_large_for_a_tsvector_is_still_found(db_url: str, monkeypatch) -> None:
-    import archive.search
+    import archive.search.index
 
-    monkeypatch.setattr(archive.search, "MAX_PG_TOKENS", 10)  # PostgreSQL's real bound is a 1 MB tsvector
+    monkeypatch.setattr(archive.search.index, "MAX_PG_TOKENS", 10)  # PostgreSQL's real bound is a 1 MB tsvector
     store = open_archive(db_url)
     store.ensure_source("shanghai", "shanghai", "shanghai.example", "generic")
     big = store.save_notice("shanghai", "https://shanghai.example/big.html",

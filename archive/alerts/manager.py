@@ -7,11 +7,7 @@ constraint, so nothing is planned twice. Delivering sends what is due through
 Apprise, one channel at a time: a channel that fails keeps its deliveries for a
 later run (with backoff) and never holds back another channel; a sent delivery
 is marked sent at once (only a crash between the send and the mark repeats one). Only one alert run works at a time
-(a lease in the database).
-
-Channel URLs may hold ``${NAME}`` placeholders, filled when sending from the
-environment or the ``[secrets]`` table of zwgk.toml, so tokens need not be stored
-in the archive; whatever is stored is shown masked.
+(a lease in the database). Channels, their secrets and Apprise: ``channels``.
 """
 
 from __future__ import annotations
@@ -19,10 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from sqlalchemy import func, select
@@ -30,13 +24,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from .config import ConfigError, load_table
-from .diff import diff_records
-from .feeds import atom_feed
-from .leases import Lease, LeaseTaken
-from .models import AlertDelivery, AlertRule, Document, Event, Source, Version, utcnow
-from .search import QueryError, Searcher, parse_query
-from .store import Archive, ArchiveError, export_record
+from ..errors import AlertError
+from ..leases import Lease, LeaseTaken
+from ..models import AlertDelivery, AlertRule, Document, Event, Source, Version, utcnow
+from ..output.diff import diff_records
+from ..output.feeds import atom_feed
+from ..records import export_record
+from ..search import QueryError, Searcher, parse_query
+from ..store import Archive
+from .channels import PLACEHOLDER, AlertSettings, Notifier, apprise_notify, expand, masked
 
 logger = logging.getLogger(__name__)
 NOTICE_KINDS = ("new",)
@@ -50,92 +46,6 @@ BACKOFF_MAX = dt.timedelta(hours=6)
 SUMMARY_LINES = 5
 DIGEST_SIZE = 50  # notices in one digest message; more make several
 _INSERT_CHUNK = 1000
-_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-# (url, title, body) -> None when sent, else why not
-Notifier = Callable[[str, str, str], "str | None"]
-
-
-class AlertError(ArchiveError):
-    """An alert rule or channel cannot be used; the message says why."""
-
-
-@dataclass(frozen=True)
-class AlertSettings:
-    """The [alerts] and [secrets] tables of zwgk.toml."""
-
-    base_url: str | None = None  # where `zwgk serve` is reachable, for archive links in messages
-    secrets: dict[str, str] = field(default_factory=dict)
-
-
-def load_alert_settings(path: str | Path | None = None) -> AlertSettings:
-    alerts, file = load_table("alerts", path, frozenset({"base_url"}))
-    secrets, _ = load_table("secrets", path)
-    if not all(isinstance(value, str) for value in secrets.values()):
-        raise ConfigError(f"{file}: [secrets] values must be strings")
-    return AlertSettings(alerts.get("base_url"), dict(secrets))
-
-
-def expand(url: str, secrets: dict[str, str]) -> str:
-    """Fill ``${NAME}`` from [secrets], else the environment."""
-    def value(match: re.Match) -> str:
-        name = match.group(1)
-        found = secrets.get(name, os.environ.get(name))
-        if found is None:
-            raise AlertError(f"a channel needs ${{{name}}}: set {name} in the environment or in [secrets]")
-        return found
-
-    return _PLACEHOLDER.sub(value, url)
-
-
-def masked(url: str) -> str:
-    """A channel URL fit to show: ${NAME}s as written, passwords, tokens and argument values hidden."""
-    import apprise
-
-    if not _PLACEHOLDER.search(url):
-        try:
-            plugin = apprise.Apprise.instantiate(url)
-        except Exception:  # noqa: BLE001 - a URL Apprise cannot read is shown by its scheme alone
-            plugin = None
-        if not plugin:
-            return url.split("://", 1)[0] + "://…"
-        url = plugin.url(privacy=True)
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]  # as written: ${NAME}s keep their case
-    if parts.username:
-        host = f"{_hide(parts.username)}:{_hide(parts.password)}@{host}" if parts.password else \
-            f"{_hide(parts.username)}@{host}"
-    path = "/".join(_hide(segment) if len(segment) >= 12 else segment for segment in parts.path.split("/"))
-    query = "&".join(f"{key}={_hide(value)}" if key[:1] in "+-:" or _SECRET_KEYS.search(key) or len(value) >= 12
-                     else f"{key}={value}" for key, value in parse_qsl(parts.query, keep_blank_values=True))
-    return f"{parts.scheme}://{host}{path}" + (f"?{query}" if query else "")
-
-
-_SECRET_KEYS = re.compile(r"token|key|secret|pass|pwd|auth|sign", re.IGNORECASE)
-
-
-def _hide(value: str | None) -> str:
-    """A value shown only as ${NAME} or Apprise's own mask, else as ***."""
-    if not value:
-        return ""
-    if _PLACEHOLDER.fullmatch(value) or re.fullmatch(r"[^*]?\.\.\.[^*]?|\*+", value):
-        return value
-    return "***"
-
-
-def apprise_notify(url: str, title: str, body: str) -> str | None:
-    """Send one message through Apprise; None when it was sent, else why not (with no secret in it)."""
-    import apprise
-
-    notifier = apprise.Apprise()
-    if not notifier.add(url):
-        return "not a channel URL Apprise understands"
-    with apprise.LogCapture(level=logging.WARNING) as captured:
-        sent = notifier.notify(title=title, body=body)
-    if sent:
-        return None
-    reason = " ".join(line.strip() for line in captured.getvalue().splitlines() if line.strip())[-500:]
-    return (reason or "the channel refused the message").replace(url, masked(url))
 
 
 @dataclass
@@ -297,7 +207,7 @@ class Alerts:
 
     def scrub(self, text: str, channel: str) -> str:
         """Take every secret of a channel out of a text (an error may quote it in any form)."""
-        secrets = [self.settings.secrets.get(name, os.environ.get(name)) for name in _PLACEHOLDER.findall(channel)]
+        secrets = [self.settings.secrets.get(name, os.environ.get(name)) for name in PLACEHOLDER.findall(channel)]
         try:
             secrets.append(expand(channel, self.settings.secrets))
         except AlertError:

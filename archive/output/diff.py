@@ -10,6 +10,9 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..models import Document
+from ..records import document_record
+
 # The fields a reader compares, in the order shown; body and attachments are diffed as text.
 COMPARED_FIELDS = ("title", "doc_number", "index_number", "issuer", "written_date", "published_at", "disclosure",
                    "doc_type", "topic", "keywords")
@@ -48,8 +51,16 @@ class VersionDiff:
         return not self.fields and not self.added and not self.removed
 
 
+def diff_versions(document: Document, old: int | None = None, new: int | None = None,
+                  context: int = 2) -> VersionDiff:
+    """Diff two versions of a document (its versions loaded): by default its last two."""
+    old = max(document.version_count - 1, 1) if old is None else old
+    new = document.version_count if new is None else new
+    return diff_records(document_record(document, old), document_record(document, new), context)
+
+
 def diff_records(old: Mapping[str, object], new: Mapping[str, object], context: int = 2) -> VersionDiff:
-    """Diff two export records (archive.store.export_record) of one notice."""
+    """Diff two export records (archive.records) of one notice."""
     fields = [(name, old.get(name), new.get(name)) for name in COMPARED_FIELDS if old.get(name) != new.get(name)]
     return VersionDiff(int(old["version"]), int(new["version"]), fields,
                        diff_lines(_text(old), _text(new), context))

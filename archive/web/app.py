@@ -1,4 +1,8 @@
-"""The researchers' web pages and JSON API (read-only): `zwgk serve`.
+"""The researchers' web pages and JSON API: `zwgk serve`.
+
+Read-only by construction: the app opens its archive read-only (archive.db), so the
+database refuses any write, and a missing or out-of-date archive is refused before
+the app exists.
 
 Pages: search with filters, facets and snippets (`/`), a notice with its
 metadata, text, attachments, versions and diffs (`/notices/ID`), per-search
@@ -22,12 +26,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
-from . import Archive, open_archive
-from .diff import diff_records
-from .export import csv_lines, jsonl_lines
-from .feeds import atom_feed
-from .search import SORTS, Hit, Query, QueryError, SearchResult, parse_query
-from .store import china_time, export_record
+from .. import Archive, open_archive
+from ..output.diff import diff_versions
+from ..output.export import csv_lines, jsonl_lines
+from ..output.feeds import atom_feed
+from ..records import NoSuchVersion, china_time, document_record
+from ..search import SORTS, Hit, Query, QueryError, SearchResult, parse_query
 
 PAGE_SIZE = 20
 # Ids beyond a 64-bit integer are answered 404 instead of overflowing the database driver.
@@ -115,9 +119,11 @@ class DiffOut(BaseModel):
 
 
 def create_app(archive: Archive | None = None, db_url: str | None = None) -> FastAPI:
-    archive = archive or open_archive(db_url)
+    """The app over ``archive``, else over the archive at ``db_url`` opened read-only."""
+    archive = archive or open_archive(db_url, read_only=True)
     app = FastAPI(title="zwgk", summary="Notices of Chinese transport bureaus, every version archived",
                   version="1", docs_url="/api/docs", redoc_url=None)
+    app.state.archive = archive
     templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
     templates.env.globals.update(labels=LABELS, facet_labels=FACET_LABELS, filter_labels=FILTER_LABELS,
                                  is_web_url=is_web_url, china_time=china_time)
@@ -127,6 +133,10 @@ def create_app(archive: Archive | None = None, db_url: str | None = None) -> Fas
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": error.detail}, status_code=error.status_code)
         return page(request, "error.html", error.status_code, message=error.detail)
+
+    @app.exception_handler(NoSuchVersion)
+    def no_such_version(request: Request, error: NoSuchVersion) -> Response:
+        return error_page(request, HTTPException(404, str(error)))
 
     def page(request: Request, name: str, status_code: int = 200, **context: object) -> HTMLResponse:
         response = templates.TemplateResponse(request, name, context, status_code=status_code)
@@ -145,18 +155,9 @@ def create_app(archive: Archive | None = None, db_url: str | None = None) -> Fas
             raise HTTPException(404, f"no archived notice {document_id}")
         return document
 
-    def record(document, number: int | None) -> dict[str, Any]:
-        versions = {version.number: version for version in document.versions}
-        number = document.version_count if number is None else number
-        if number not in versions:
-            raise HTTPException(404, f"notice {document.id} has versions 1–{document.version_count}, not {number}")
-        return export_record(document.source.key, document, versions[number])
-
     def diff_of(document_id: int, a: int | None, b: int | None):
         document = notice_or_404(document_id)
-        old = a or max(document.version_count - 1, 1)
-        new = b or document.version_count
-        return document, diff_records(record(document, old), record(document, new), context=3)
+        return document, diff_versions(document, a or None, b or None, context=3)  # 0: the default, as unset
 
     # Pages
 
@@ -173,7 +174,7 @@ def create_app(archive: Archive | None = None, db_url: str | None = None) -> Fas
     @app.get("/notices/{document_id}", response_class=HTMLResponse, include_in_schema=False)
     def notice_page(request: Request, document_id: RowId, version: int | None = None) -> HTMLResponse:
         document = notice_or_404(document_id)
-        shown = record(document, version)
+        shown = document_record(document, version)
         return page(request, "notice.html", document=document, record=shown,
                     attachment_ids=[a.id for v in document.versions if v.number == shown["version"] for a in v.attachments])
 
@@ -209,7 +210,7 @@ def create_app(archive: Archive | None = None, db_url: str | None = None) -> Fas
 
     @app.get("/alerts/{name}.atom", include_in_schema=False)
     def alert_feed(request: Request, name: str) -> Response:
-        from .alerts import AlertError, Alerts
+        from ..alerts import AlertError, Alerts
 
         try:
             body = Alerts(archive).feed(name, str(request.base_url))
@@ -230,7 +231,7 @@ def create_app(archive: Archive | None = None, db_url: str | None = None) -> Fas
         """A notice: its latest version's record (or ``version``'s) and the list of its versions."""
         document = notice_or_404(document_id)
         return {"document_id": document.id, "url": document.url, "source": document.source.key,
-                "status": document.status, "record": record(document, version),
+                "status": document.status, "record": document_record(document, version),
                 "versions": [{"version": v.number, "seen_at": china_time(v.seen_at), "content_hash": v.content_hash,
                               "title": v.title} for v in document.versions]}
 

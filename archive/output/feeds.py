@@ -7,8 +7,8 @@ import re
 from collections.abc import Sequence
 from xml.etree import ElementTree
 
-from .models import CHINA_TIME
-from .search import Hit
+from ..models import CHINA_TIME
+from ..search import Hit
 
 ATOM = "http://www.w3.org/2005/Atom"
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

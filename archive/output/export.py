@@ -1,4 +1,4 @@
-"""Writing export records (archive.store.export_record) as JSON Lines, CSV or Parquet, streaming."""
+"""Writing export records (archive.records) as JSON Lines, CSV or Parquet, streaming."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import IO, BinaryIO
 
-from .store import EXPORT_FIELDS
+from ..records import EXPORT_FIELDS
 
 FORMATS = ("jsonl", "csv", "parquet")
 _INTEGER_FIELDS = {"version", "versions", "document_id", "doc_number_year", "doc_number_serial"}

@@ -1,0 +1,81 @@
+"""Export records: the one shape in which a version of a notice leaves the archive.
+
+Export, the web pages and API, alerts, feeds and the CLI all read notices as these
+records, so a field is named, ordered and formatted (dates in China time) once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from .errors import ArchiveError
+from .models import CHINA_TIME, Document, Version
+
+# The fields DESIGN.md promises, in that order, then more.
+EXPORT_FIELDS = (
+    "source", "url", "title", "doc_number", "index_number", "issuer", "written_date", "published_at",
+    "disclosure", "doc_type", "body", "body_original", "attachments", "version", "versions", "first_seen",
+    "last_changed", "content_hash", "document_id", "version_seen_at", "doc_number_prefix", "doc_number_year",
+    "doc_number_serial", "topic", "keywords", "column", "status",
+)
+
+
+class NoSuchVersion(ArchiveError):
+    """A version number a document does not have."""
+
+    def __init__(self, document: Document, number: int) -> None:
+        super().__init__(f"notice {document.id} has versions 1–{document.version_count}, not {number}")
+
+
+def china_time(value: dt.datetime | None) -> str | None:
+    return value.astimezone(CHINA_TIME).strftime("%Y-%m-%dT%H:%M:%S") if value else None
+
+
+def version_of(document: Document, number: int | None = None) -> Version:
+    """The latest version of ``document`` (its versions loaded), or its version ``number``."""
+    wanted = document.version_count if number is None else number
+    for version in document.versions:
+        if version.number == wanted:
+            return version
+    raise NoSuchVersion(document, wanted)
+
+
+def document_record(document: Document, number: int | None = None) -> dict[str, object]:
+    """The record of a document's latest version, or of its version ``number``."""
+    return export_record(document.source.key, document, version_of(document, number))
+
+
+def export_record(source_key: str, document: Document, version: Version) -> dict[str, object]:
+    """One export record: the fields of EXPORT_FIELDS, in that order."""
+    return {
+        "source": source_key,
+        "url": document.url,
+        "title": version.title,
+        "doc_number": version.doc_number,
+        "index_number": version.index_number,
+        "issuer": version.issuer,
+        "written_date": version.written_date,
+        "published_at": version.published_at,
+        "disclosure": version.disclosure,
+        "doc_type": version.doc_type,
+        "body": version.body,
+        "body_original": version.body_original,
+        "attachments": [
+            {"url": a.url, "name": a.name, "sha256": a.sha256, "size": a.size, "text": a.text, "error": a.error}
+            for a in version.attachments
+        ],
+        "version": version.number,
+        "versions": document.version_count,
+        "first_seen": china_time(document.first_seen),
+        "last_changed": china_time(document.last_changed),
+        "content_hash": version.content_hash,
+        "document_id": document.id,
+        "version_seen_at": china_time(version.seen_at),
+        "doc_number_prefix": version.doc_number_prefix,
+        "doc_number_year": version.doc_number_year,
+        "doc_number_serial": version.doc_number_serial,
+        "topic": version.topic,
+        "keywords": version.keywords,
+        "column": version.column,
+        "status": document.status,
+    }
