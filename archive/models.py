@@ -156,7 +156,7 @@ class Version(Base):
 
 
 class SearchText(Base):
-    """The normalised text search looks in, one row per version (archive.textindex).
+    """The normalised text search looks in, one row per version (archive.search.textindex).
 
     Its tokens are indexed beside it: in the FTS5 table ``search_fts`` (rowid =
     version id) on SQLite, in a GIN-indexed ``tokens tsvector`` column on PostgreSQL;

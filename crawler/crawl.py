@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 from archive import Archive, ArchiveError, open_archive, resolve_db_url
 from archive.leases import Lease, LeaseTaken
 from archive.records import china_time
-from crawler.distributed import SharedCrawl, connect, new_worker_id
+from crawler.distributed import SharedCrawl, connect, new_worker_id, shared_crawl_settings
 from crawler.middlewares import parse_host_map
 from spiders.loader import spider_class
 from spiders.registry import SourceConfig
@@ -61,9 +61,7 @@ def crawl_settings(db_url: str | None, sources_file: str | None, overrides: dict
     settings.setmodule("crawler.settings", priority="project")
     settings.set("ZWGK_DB", resolve_db_url(db_url), priority="cmdline")
     if redis_url:
-        settings.set("ZWGK_DISTRIBUTED", True, priority="cmdline")
-        settings.set("ZWGK_REDIS", redis_url, priority="cmdline")
-        settings.set("SCHEDULER", "crawler.distributed.SharedScheduler", priority="cmdline")
+        shared_crawl_settings(settings, redis_url)
     if sources_file:
         settings.set("ZWGK_SOURCES", sources_file, priority="cmdline")
     settings.set("LOG_LEVEL", log_level, priority="cmdline")

@@ -11,22 +11,21 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
 from archive import Archive, ArchiveError
-from archive.health import judge_run
 from archive.store import AttachmentFile, Listing, RawResponse
 from crawler.archiving import archive_for, source_for
-from crawler.distributed import SharedCrawl
 from crawler.extract import AttachmentLink
 from crawler.harvest import FetchFile, FileLimits, HarvestError, Page, Selectors, harvest, read_file
 from crawler.items import FetchErrorItem, MissingItem, NotModifiedItem, PageItem
-from spiders.base import WALK_ENDED, WALK_STARTED
 from spiders.registry import SourceConfig
 
 logger = logging.getLogger(__name__)
-COUNTS = ("pages", "new", "changed", "unchanged", "not_modified", "errors", "incomplete")
 
 
 class ArchivePipeline:
-    """Turns PageItems into archived versions and records every failure against the run."""
+    """Turns PageItems into archived versions and records every failure against the run.
+
+    The run is the one crawler.runs.RunRecorder started (its id is the ``zwgk/run_id`` stat).
+    """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -37,13 +36,10 @@ class ArchivePipeline:
                                       settings.getint("ZWGK_ATTACHMENT_MEMORY"))
         self.archive: Archive | None = None
         self.source: SourceConfig | None = None
-        self.run_id: int | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
         pipeline = cls(crawler)
-        # spider_closed, unlike close_spider, says why the crawl ended.
-        crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(pipeline.spider_error, signal=signals.spider_error)
         return pipeline
 
@@ -51,13 +47,10 @@ class ArchivePipeline:
         spider = spider or self.crawler.spider
         self.archive = archive_for(self.crawler)
         self.source = source_for(self.crawler, spider.source_key)
-        source = self.source
-        self.archive.ensure_source(source.key, source.name, source.host, source.platform, source.level, source.region)
-        shared = SharedCrawl.of(self.crawler)
-        self.run_id = shared.run_id if shared else self.archive.start_run(source.key)
-        self.stats.set_value("zwgk/run_id", self.run_id)
-        for name in COUNTS:
-            self.stats.set_value(f"zwgk/{name}", 0)
+
+    @property
+    def run_id(self) -> int | None:
+        return self.stats.get_value("zwgk/run_id")
 
     async def process_item(self, item, spider: Spider | None = None):
         if isinstance(item, PageItem):
@@ -172,64 +165,6 @@ class ArchivePipeline:
 
     def _count(self, name: str) -> None:
         self.stats.inc_value(f"zwgk/{name}")
-
-    def spider_closed(self, spider: Spider, reason: str) -> None:
-        if self.run_id is None:
-            return
-        shared = SharedCrawl.of(self.crawler)
-        if shared is not None and not (reason == "finished" and shared.claim_finish()):
-            # Another worker finishes the shared run (or carries on with it): report this worker's part.
-            self.stats.set_value("zwgk/status", "completed" if reason == "finished" else "interrupted")
-            self.stats.set_value("zwgk/message", f"this worker's part of run {self.run_id}"
-                                 + ("" if reason == "finished" else f"; it stopped ({reason}) and the others go on"))
-            self._report_part()
-            return
-        if shared is not None:
-            totals = shared.totals()
-        else:
-            totals = {name.removeprefix("zwgk/"): value for name, value in self.stats.get_stats().items()
-                      if name.startswith("zwgk/")}
-        counts = {name: totals.get(name, 0) for name in COUNTS}
-        listed = totals.get("list_pages", 0)
-        first_error = totals.get("first_error")
-        if reason != "finished":
-            status, message = "interrupted", f"crawl stopped: {reason}"
-        elif listed == 0:
-            status = "failed"
-            message = first_error or "no list page could be fetched"
-        else:
-            status, message = "completed", first_error
-        counts["pages"] += listed
-        walked = status == "completed" and _walked_to_end(totals)
-        self.archive.finish_run(self.run_id, status, counts, message, walked_to_end=walked)
-        if shared is not None:
-            shared.forget(shared.crawl_id)
-        problem = judge_run(self.archive, self.run_id)
-        if problem:
-            logger.error("%s looks broken: %s", self.source.key, problem)
-            self.stats.set_value("zwgk/problem", problem)
-        self.stats.set_value("zwgk/status", status)
-        if shared is None:
-            self.stats.set_value("zwgk/message", message)
-            self.stats.set_value("zwgk/pages", counts["pages"])
-            return
-        self.stats.set_value("zwgk/message", (
-            f"this worker's part; it finished run {self.run_id}, which all workers took to {counts['pages']} pages, "
-            f"{counts['new']} new, {counts['changed']} changed, {counts['errors']} errors"
-            + (f" ({message})" if message else "")))
-        self._report_part()
-
-    def _report_part(self) -> None:
-        """A worker of a shared crawl reports the pages it fetched itself."""
-        self.stats.set_value("zwgk/pages", self.stats.get_value("zwgk/pages", 0)
-                             + self.stats.get_value("zwgk/list_pages", 0))
-
-
-def _walked_to_end(totals: dict) -> bool:
-    """Whether the run started list walks and ended every one of them."""
-    started = {name.removeprefix(WALK_STARTED) for name in totals if name.startswith(WALK_STARTED)}
-    ended = {name.removeprefix(WALK_ENDED) for name in totals if name.startswith(WALK_ENDED)}
-    return bool(started) and started <= ended
 
 
 def _download_failure(error: Exception, maxsize: int) -> str:

@@ -64,7 +64,8 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.HostMapMiddleware": 950,
 }
 ITEM_PIPELINES = {"crawler.pipelines.ArchivePipeline": 300}
-EXTENSIONS = {"crawler.extensions.CrawlProgress": 500}
+# The run recorder starts and finishes the crawl's run in the archive (crawler.runs).
+EXTENSIONS = {"crawler.runs.RunRecorder": 100, "crawler.extensions.CrawlProgress": 500}
 # Seconds between progress lines on stderr while crawling (0 turns them off).
 ZWGK_PROGRESS_INTERVAL = 30.0
 
@@ -90,5 +91,5 @@ FEED_EXPORT_ENCODING = "utf-8"
 ZWGK_REDIS = os.environ.get("ZWGK_REDIS", "")
 ZWGK_REDIS_PREFIX = os.environ.get("ZWGK_REDIS_PREFIX", "zwgk")
 ZWGK_WORKER_TIMEOUT = 30.0
-# Set by --distributed: the shared scheduler seeds and serves the queue (crawler.distributed).
+# Set by --distributed, with the shared scheduler and run recorder (crawler.distributed.shared_crawl_settings).
 ZWGK_DISTRIBUTED = False

@@ -91,8 +91,6 @@ class NoticeSpider(scrapy.Spider):
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        if self.settings.getbool("ZWGK_DISTRIBUTED"):
-            return  # the shared queue is seeded once per crawl, from initial_requests (crawler.distributed)
         for request in self.initial_requests():
             yield request
 

@@ -12,6 +12,7 @@ from scrapy.utils.test import get_crawler
 from archive import ArchiveError, open_archive
 from crawler.items import PageItem
 from crawler.pipelines import ArchivePipeline
+from crawler.runs import RunRecorder
 from tests.conftest import FixtureSite, crawl, run_zwgk, summary_row
 
 HOST = "jtw.sh.gov.cn"
@@ -98,6 +99,7 @@ def test_an_archive_failure_is_recorded_not_lost(sqlite_url: str, monkeypatch) -
     spider = Spider(name="shanghai")
     spider.source_key = "shanghai"
     crawler.spider = spider
+    RunRecorder.from_crawler(crawler).spider_opened(spider)  # the run the error is recorded against
     pipeline = ArchivePipeline.from_crawler(crawler)
     pipeline.open_spider(spider)
 
