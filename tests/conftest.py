@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import re
 import subprocess
 import sys
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,6 +136,36 @@ def site(tmp_path: Path) -> Iterator[FixtureSite]:
     shutil.copytree(SITES, root)
     with FixtureServer(root) as server:
         yield FixtureSite(root, server)
+
+
+def wait_for(condition: Callable[[], object], what: str = "condition", timeout: float = 120.0) -> None:
+    """Wait until ``condition()`` holds (a test waits for what it needs, never for a while)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+class StderrLines:
+    """A process's standard error, read as it comes, so a test can wait for a line instead of a while."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._reader.start()
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in process.stderr:
+            self.lines.append(line)
+
+    def saw(self, pattern: str) -> bool:
+        return any(re.search(pattern, line) for line in self.lines)
+
+    def text(self) -> str:
+        """Everything the process wrote, once it has ended."""
+        self._reader.join(timeout=60)
+        return "".join(self.lines)
 
 
 @dataclass

@@ -29,8 +29,10 @@ from tests.conftest import (
     SITES,
     FixtureSite,
     SharedRedis,
+    StderrLines,
     crawl,
     run_zwgk,
+    wait_for,
 )
 from tests.fixtures.server import FixtureServer
 
@@ -217,17 +219,20 @@ def test_workers_share_the_crawls_a_clustered_scheduler_starts(
     workers = [subprocess.Popen(
         [sys.executable, "-m", "crawler.cli", "worker", "--redis", shared_redis.url, "--poll", "0.5",
          *(arg for setting in settings for arg in ("-s", setting)), "--db", postgres_url],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [StderrLines(worker) for worker in workers]
+    wait_for(lambda: all(output.saw("waiting for shared crawls") for output in outputs), "the workers to start")
     monkeypatch.setenv("ZWGK_HOST_MAP", site.host_map_json)
     harvester = Harvester(postgres_url, config=ScheduleConfig(), crawl_settings=settings, redis_url=shared_redis.url)
     try:
         assert harvester.crawl("guangzhou") == 0  # the job: start the crawl, work on it with the workers
+        wait_for(lambda: any(output.saw(r"^guangzhou: \w+: \d+ pages") for output in outputs),
+                 "a worker to report its part")
     finally:
         harvester.archive.close()
-        time.sleep(1)
         for worker in workers:
             worker.terminate()
-    results = finish(workers)
+    results = [(worker.wait(timeout=240), "", output.text()) for worker, output in zip(workers, outputs)]
     assert [code for code, _, _ in results] == [0, 0], results
     joined = [stderr for _, _, stderr in results if "guangzhou: joined run" in stderr]
     assert joined, results

@@ -28,6 +28,7 @@ from tests.conftest import (
     crawl,
     run_zwgk,
     summary_row,
+    wait_for,
 )
 
 HOST = "jtw.sh.gov.cn"
@@ -161,19 +162,17 @@ def start_crawl(site: FixtureSite, db_url: str, *args: str) -> subprocess.Popen:
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 @pytest.mark.slow
 def test_two_crawls_of_one_source_never_run_at_once(site: FixtureSite, sqlite_url: str) -> None:
-    first = start_crawl(site, sqlite_url, "shanghai")
+    # The first crawl is kept busy on its first list page until the second has been refused.
+    busy = site.server.hold(f"/{HOST}/zxzfxx/index.html")
+    first = start_crawl(site, sqlite_url, "shanghai", "-s", "DOWNLOAD_TIMEOUT=180")
     archive = open_archive(sqlite_url)
-    wait_for(lambda: archive.runs("shanghai"))
-    second = crawl(site, sqlite_url, "shanghai")
+    try:
+        wait_for(busy.arrived.is_set, "the first crawl to reach its list page")
+        second = crawl(site, sqlite_url, "shanghai")
+    finally:
+        busy.release()
     _, err = first.communicate(timeout=120)
     assert second.returncode == 1
     assert "shanghai: not crawled: another crawl of shanghai is running" in second.stderr

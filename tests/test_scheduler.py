@@ -31,7 +31,7 @@ from scheduler import (
     load_schedule_config,
 )
 from spiders.registry import BUNDLED_SOURCES
-from tests.conftest import FAST_CRAWL, ROOT, FixtureSite, run_zwgk
+from tests.conftest import FAST_CRAWL, ROOT, FixtureSite, StderrLines, run_zwgk, wait_for
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 FAST_SETTINGS = [value for value in FAST_CRAWL if value != "-s"]
@@ -74,14 +74,6 @@ def runs_by_source(db_url: str) -> dict[str, int]:
         rows = session.execute(select(Source.key, func.count(CrawlRun.id)).join(CrawlRun).group_by(Source.key)).all()
     archive.close()
     return dict(rows)
-
-
-def wait_for(condition, timeout: float = 90.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def next_runs(h: Harvester) -> dict[str, dt.datetime]:
@@ -262,23 +254,26 @@ def test_two_schedulers_on_one_archive_crawl_each_source_once(site: FixtureSite,
                                                               two_sources: str, config_file: str) -> None:
     store_missed_jobs(sqlite_url, two_sources)
     first = scheduler_process(sqlite_url, two_sources, config_file, site)
+    active = StderrLines(first)
     processes = [first]
     try:
         wait_for(lambda: runs_by_source(sqlite_url), what="the first scheduler's crawls")
         second = scheduler_process(sqlite_url, two_sources, config_file, site)
         processes.append(second)
+        standby = StderrLines(second)
+        wait_for(lambda: standby.saw("another scheduler is active"), what="the second scheduler to stand by")
         wait_for(lambda: runs_by_source(sqlite_url) == {"shanghai": 1, "yunnan": 1}, what="both crawls")
         wait_for(lambda: all(run.status != "running" for run, _ in open_archive(sqlite_url).runs()),
                  what="the crawls to finish")
-        time.sleep(3)
     finally:
         for process in reversed(processes):
             process.send_signal(signal.SIGTERM)
-        outputs = [process.communicate(timeout=60) for process in processes]
+        for process in processes:
+            process.wait(timeout=60)
+    # The standing-by scheduler saw the missed jobs too, and ran none of them.
     assert runs_by_source(sqlite_url) == {"shanghai": 1, "yunnan": 1}
-    assert "another scheduler is active" in outputs[1][1]
     assert first.returncode == 0 and second.returncode == 0
-    assert "scheduler stopped" in outputs[0][1]
+    assert "scheduler stopped" in active.text()
 
 
 @pytest.mark.slow
