@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -178,20 +180,42 @@ class Result:
 FAST_CRAWL = ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "ZWGK_RETRY_BACKOFF_BASE=0.1"]
 
 
+# Commands that run Twisted's reactor (it starts once per process) or a server: a process each.
+OWN_PROCESS = (("crawl",), ("worker",), ("schedule", "run"), ("serve",))
+
+
 def run_zwgk(*args: str, host_map: str | None = None, cwd: Path | None = None,
              stdin: str | None = None, extra_env: dict[str, str] | None = None) -> Result:
-    """Run the zwgk CLI in a new process, as a user would (Twisted's reactor runs once per process)."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    env.pop("ZWGK_DB", None)
-    env.pop("ZWGK_HOST_MAP", None)
-    if host_map:
-        env["ZWGK_HOST_MAP"] = host_map
-    env.update(extra_env or {})
-    completed = subprocess.run(
-        [sys.executable, "-m", "crawler.cli", *args], capture_output=True, text=True, env=env,
-        cwd=cwd or ROOT, input=stdin, timeout=240,
-    )
-    return Result(completed.returncode, completed.stdout, completed.stderr)
+    """Run the zwgk CLI as a user would: with ZWGK_DB and ZWGK_HOST_MAP only as given, in the
+    repository (or ``cwd``). Commands in OWN_PROCESS get a new process; the others run here, through
+    click's CliRunner, and an exception the CLI did not turn into a message fails the test."""
+    env: dict[str, str | None] = {"ZWGK_DB": None, "ZWGK_HOST_MAP": host_map, **(extra_env or {})}
+    if any(tuple(args[:len(command)]) == command for command in OWN_PROCESS):
+        process_env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        process_env.update(env)
+        completed = subprocess.run(
+            [sys.executable, "-m", "crawler.cli", *args], capture_output=True, text=True,
+            env={name: value for name, value in process_env.items() if value is not None},
+            cwd=cwd or ROOT, input=stdin, timeout=240,
+        )
+        return Result(completed.returncode, completed.stdout, completed.stderr)
+    from crawler.cli import cli
+
+    with working_directory(cwd or ROOT):
+        result = CliRunner().invoke(cli, list(args), input=stdin, env=env, prog_name="zwgk")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Result(result.exit_code, result.stdout, result.stderr)
+
+
+@contextlib.contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 def crawl(site: FixtureSite, db_url: str, *args: str) -> Result:
