@@ -15,7 +15,7 @@ from twisted.internet.threads import deferToThread
 from archive import Archive, ArchiveError
 from archive.health import judge_run
 from archive.store import AttachmentFile, RawResponse
-from crawler.archiving import archive_for, source_for
+from crawler.context import context_of
 from crawler.distributed import SharedCrawl
 from crawler.extract import (
     AttachmentLink,
@@ -25,8 +25,15 @@ from crawler.extract import (
 )
 from crawler.extract.normalise import normalise_text
 from crawler.extract.sandbox import extract_file_text_safely
-from crawler.items import FetchErrorItem, MissingItem, NotModifiedItem, PageItem
-from spiders.base import WALK_ENDED, WALK_STARTED
+from crawler.items import (
+    ROLE,
+    WALK_ENDED,
+    WALK_STARTED,
+    FetchErrorItem,
+    MissingItem,
+    NotModifiedItem,
+    PageItem,
+)
 from spiders.registry import SourceConfig
 
 logger = logging.getLogger(__name__)
@@ -56,13 +63,11 @@ class ArchivePipeline:
         return pipeline
 
     def open_spider(self, spider: Spider | None = None) -> None:
-        spider = spider or self.crawler.spider
-        self.archive = archive_for(self.crawler)
-        self.source = source_for(self.crawler, spider.source_key)
+        context = context_of(self.crawler)
+        self.archive, self.source = context.archive, context.source
         source = self.source
         self.archive.ensure_source(source.key, source.name, source.host, source.platform, source.level, source.region)
-        shared = SharedCrawl.of(self.crawler)
-        self.run_id = shared.run_id if shared else self.archive.start_run(source.key)
+        self.run_id = context.run_id or self.archive.start_run(source.key)
         self.stats.set_value("zwgk/run_id", self.run_id)
         for name in COUNTS:
             self.stats.set_value(f"zwgk/{name}", 0)
@@ -173,7 +178,7 @@ class ArchivePipeline:
     def spider_error(self, failure, response, spider: Spider) -> None:
         """A page the spider could not read (a bug or a layout it does not know) is an error of the run."""
         url = response.url if response is not None else "(start requests)"
-        role = response.meta.get("zwgk_role", "detail") if response is not None and response.request else "list"
+        role = response.meta.get(ROLE, "detail") if response is not None and response.request else "list"
         self._error(url, "spider", f"{failure.value.__class__.__name__}: {failure.value}", role)
 
     def _error(self, url: str, kind: str, message: str, role: str = "detail") -> None:

@@ -12,6 +12,8 @@ from crawler import __version__
 BOT_NAME = "zwgk"
 SPIDER_LOADER_CLASS = "spiders.loader.RegistrySpiderLoader"
 SPIDER_MODULES = ["spiders"]
+# `scrapy crawl KEY` plans its crawl from the archive, as `zwgk crawl` does.
+COMMANDS_MODULE = "crawler.commands"
 
 # Politeness: obey robots.txt, adapt the pace to the site, never more than two at once per host.
 ROBOTSTXT_OBEY = True
