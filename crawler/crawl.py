@@ -18,9 +18,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
-from archive import Archive, ArchiveError, open_archive, resolve_db_url
+from archive import Archive, ArchiveError, resolve_db_url
 from archive.leases import Lease, LeaseTaken
 from archive.records import china_time
+from crawler.context import CrawlContext, open_crawl_archive, plan_crawl
 from crawler.distributed import SharedCrawl, connect, new_worker_id, shared_crawl_settings
 from crawler.middlewares import parse_host_map
 from spiders.loader import spider_class
@@ -112,22 +113,24 @@ def run_crawls(sources: list[SourceConfig], settings: Settings, full: bool = Fal
     Each source is crawled only while this process holds its lease in the archive,
     so two crawls of one source never run at once, wherever they were started. With
     ZWGK_DISTRIBUTED, this process joins (or starts) each source's crawl shared through
-    the Redis of ZWGK_REDIS, and holds the lease together with the other workers.
+    the Redis of ZWGK_REDIS, and holds the lease together with the other workers. Each
+    crawl's context is planned once its lease is held, before any crawl starts.
     """
     # Until Scrapy installs its graceful handlers (once the reactor runs), SIGTERM aborts
     # at once; the finally below still releases the leases.
     signal.signal(signal.SIGTERM, _abort)
-    archive = open_archive(settings.get("ZWGK_DB"))
+    archive = open_crawl_archive(settings)
     cluster = Cluster(settings) if settings.getbool("ZWGK_DISTRIBUTED") else None
     leases: list[tuple[Lease, SharedCrawl | None]] = []
     skipped: dict[str, RunSummary] = {}
     crawlers = {}
-    joined: list[tuple[SourceConfig, SharedCrawl | None, dict[str, bool]]] = []
+    contexts: list[CrawlContext] = []
     try:
         for source in sources:
             try:
                 if cluster is None:
-                    lease, shared, options = _take_lease(archive, source.key, settings), None, {}
+                    lease, shared = _take_lease(archive, source.key, settings), None
+                    options = {"full": full, "revisit": revisit}
                 else:
                     lease, shared, options = cluster.join(archive, source, full, revisit)
             except LeaseTaken as error:
@@ -139,12 +142,12 @@ def run_crawls(sources: list[SourceConfig], settings: Settings, full: bool = Fal
                 skipped[source.key] = RunSummary(source.key, "failed", message=f"not crawled: {error}")
                 continue
             leases.append((lease, shared))
-            joined.append((source, shared, options or {"full": full, "revisit": revisit}))
+            contexts.append(plan_crawl(archive, source, shared=shared, **options))
         process = CrawlerProcess(settings)
         logging.getLogger("scrapy.downloadermiddlewares.robotstxt").addFilter(_Demote())
-        for source, shared, options in joined:
-            crawlers[source.key] = _new_crawler(process, source, shared)
-            process.crawl(crawlers[source.key], source=source.key, **options)
+        for context in contexts:
+            crawlers[context.source.key] = _new_crawler(process, context.source)
+            process.crawl(crawlers[context.source.key], context=context)
         if crawlers:
             process.start()
     finally:
@@ -162,7 +165,7 @@ def work_on_shared_crawls(sources: dict[str, SourceConfig], settings: Settings, 
     Returns how many crawls this worker took part in. ``report`` gets one line as it
     joins a crawl and one as its part ends.
     """
-    archive = open_archive(settings.get("ZWGK_DB"))
+    archive = open_crawl_archive(settings)
     cluster = Cluster(settings)
     install_reactor(settings.get("TWISTED_REACTOR"))  # Scrapy's, before anything imports the default one
     from twisted.internet import reactor
@@ -184,20 +187,32 @@ def work_on_shared_crawls(sources: dict[str, SourceConfig], settings: Settings, 
             if key not in sources or time.monotonic() - failed_at.get(key, -FAILED_JOIN_PAUSE) < FAILED_JOIN_PAUSE:
                 continue
             try:
-                found = cluster.join(archive, sources[key], start=False)
+                found = join(sources[key])
             except (ArchiveError, SQLAlchemyError, RedisError, TimeoutError) as error:  # locked, or a server away
                 logger.warning("%s: not joined: %s", key, error)
                 failed_at[key] = time.monotonic()
                 continue
             if found is None:
                 continue
-            lease, shared, options = found
-            active[key] = (lease, shared)
+            lease, context = found
+            active[key] = (lease, context.shared)
             joined += 1
-            report(f"{key}: joined run {shared.run_id}")
-            crawler = _new_crawler(process, sources[key], shared)
-            process.crawl(crawler, source=key, **options).addBoth(
+            report(f"{key}: joined run {context.run_id}")
+            crawler = _new_crawler(process, context.source)
+            process.crawl(crawler, context=context).addBoth(
                 lambda outcome, key=key, crawler=crawler: left(key, crawler, outcome))
+
+    def join(source: SourceConfig) -> tuple[Lease, CrawlContext] | None:
+        """Join the source's shared crawl, if one is under way, and plan this worker's part of it."""
+        found = cluster.join(archive, source, start=False)
+        if found is None:
+            return None
+        lease, shared, options = found
+        try:
+            return lease, plan_crawl(archive, source, shared=shared, **options)
+        except BaseException:
+            _let_go(lease, shared)
+            raise
 
     def left(key: str, crawler: Crawler, outcome: object) -> None:
         _let_go(*active.pop(key))
@@ -269,10 +284,8 @@ def _take_lease(archive: Archive, key: str, settings: Settings) -> Lease:
     return lease
 
 
-def _new_crawler(process: CrawlerProcess, source: SourceConfig, shared: SharedCrawl | None) -> Crawler:
-    crawler = process.create_crawler(spider_class(source.key, source.platform))
-    crawler.zwgk_shared_crawl = shared
-    return crawler
+def _new_crawler(process: CrawlerProcess, source: SourceConfig) -> Crawler:
+    return process.create_crawler(spider_class(source.key, source.platform))
 
 
 def _let_go(lease: Lease, shared: SharedCrawl | None) -> None:

@@ -1,8 +1,33 @@
-"""What spiders hand to the pipeline: fetched pages, 304s and failures, never extracted fields."""
+"""The contract between the spiders and the rest of the crawl.
+
+What spiders hand to the pipeline (fetched pages, 304s and failures, never extracted
+fields), the request meta keys they and the crawl's components read, and the stats
+that mark list walks. Spiders and crawler modules both import this module; it imports
+neither, so neither side depends on the other's internals.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+# Request meta keys.
+ROLE = "zwgk_role"  # "list", "detail", "revisit" or "attachment": what the fetched page is to the crawl
+WALK = "zwgk_walk"  # the id of the list walk a list page belongs to
+# Set on a request that waits until the rest of the crawl is done (in a shared crawl the
+# shared scheduler holds it; see crawler.distributed).
+DEFER = "zwgk_defer"
+ORIGINAL_URL = "zwgk_original_url"  # the real URL of a request HOST_MAP sent elsewhere
+
+# Stats (under zwgk/) marking each list walk a run started and ended, by its walk id (a column's
+# index, with a sub-id for a column that walks several lists). Each is 1 in a worker's stats and the
+# shared crawl sums them over workers, so a walk counts as ended if any worker ended it, and a list
+# page fetched twice still marks one walk.
+WALK_STARTED, WALK_ENDED = "walk_started/", "walk_ended/"
+
+
+def walk_stat(marker: str, walk: str) -> str:
+    """The stats key of a walk marker (WALK_STARTED or WALK_ENDED) for one walk."""
+    return f"zwgk/{marker}{walk}"
 
 
 @dataclass

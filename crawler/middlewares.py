@@ -6,18 +6,20 @@ import json
 import random
 from urllib.parse import urlsplit
 
-from scrapy import Request, signals
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
-from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.downloadermiddlewares.useragent import UserAgentMiddleware
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response, TextResponse
 from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.misc import load_object
+from scrapy.utils.response import response_status_message
 from twisted.internet.task import deferLater
 
 from crawler.extract.encoding import detect_encoding
+from crawler.items import ORIGINAL_URL
 
-ORIGINAL_URL = "zwgk_original_url"
 MAPPED_URL = "zwgk_mapped_url"
 RETRY_DELAY = "zwgk_retry_delay"
 
@@ -89,19 +91,49 @@ class ResponseEncodingMiddleware:
         return response.replace(encoding=encoding) if encoding != response.encoding else response
 
 
-class BackoffRetryMiddleware(RetryMiddleware):
-    """Scrapy's retries, each one waiting longer: base × 2^(attempt-1), with jitter, up to a cap."""
+class BackoffRetryMiddleware:
+    """Scrapy's retries, made by its ``get_retry_request`` (RETRY_HTTP_CODES, RETRY_EXCEPTIONS, RETRY_TIMES
+    or the ``max_retry_times`` meta key, ``dont_retry``), each one waiting longer: base × 2^(attempt-1),
+    with jitter, up to a cap."""
 
-    def __init__(self, settings) -> None:
-        super().__init__(settings)
-        self.backoff_base = settings.getfloat("ZWGK_RETRY_BACKOFF_BASE")
-        self.backoff_max = settings.getfloat("ZWGK_RETRY_BACKOFF_MAX")
+    def __init__(self, http_codes: set[int], exceptions: tuple[type[Exception], ...], backoff_base: float,
+                 backoff_max: float) -> None:
+        self.http_codes = http_codes
+        self.exceptions = exceptions
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.spider: Spider | None = None  # get_retry_request counts and logs against it
 
-    def _retry(self, request: Request, reason) -> Request | None:
-        retry = super()._retry(request, reason)
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> BackoffRetryMiddleware:
+        settings = crawler.settings
+        if not settings.getbool("RETRY_ENABLED"):
+            raise NotConfigured
+        middleware = cls({int(code) for code in settings.getlist("RETRY_HTTP_CODES")},
+                         tuple(load_object(name) if isinstance(name, str) else name
+                               for name in settings.getlist("RETRY_EXCEPTIONS")),
+                         settings.getfloat("ZWGK_RETRY_BACKOFF_BASE"), settings.getfloat("ZWGK_RETRY_BACKOFF_MAX"))
+        crawler.signals.connect(middleware.spider_opened, signal=signals.spider_opened)
+        return middleware
+
+    def spider_opened(self, spider: Spider) -> None:
+        self.spider = spider
+
+    def process_response(self, request: Request, response: Response) -> Request | Response:
+        if response.status in self.http_codes and not request.meta.get("dont_retry"):
+            return self.retry(request, response_status_message(response.status)) or response
+        return response
+
+    def process_exception(self, request: Request, exception: Exception) -> Request | None:
+        if isinstance(exception, self.exceptions) and not request.meta.get("dont_retry"):
+            return self.retry(request, exception)
+        return None
+
+    def retry(self, request: Request, reason: str | Exception) -> Request | None:
+        """The request again, after a delay that doubles with each attempt; None once retries are spent."""
+        retry = get_retry_request(request, spider=self.spider, reason=reason)
         if retry is not None:
-            attempt = retry.meta.get("retry_times", 1)
-            delay = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+            delay = min(self.backoff_max, self.backoff_base * 2 ** (retry.meta["retry_times"] - 1))
             retry.meta[RETRY_DELAY] = delay * random.uniform(0.8, 1.2)
         return retry
 

@@ -12,10 +12,10 @@ from twisted.internet.threads import deferToThread
 
 from archive import Archive, ArchiveError
 from archive.store import AttachmentFile, Listing, RawResponse
-from crawler.archiving import archive_for, source_for
+from crawler.context import context_of
 from crawler.extract import AttachmentLink
 from crawler.harvest import FetchFile, FileLimits, HarvestError, Page, Selectors, harvest, read_file
-from crawler.items import FetchErrorItem, MissingItem, NotModifiedItem, PageItem
+from crawler.items import ROLE, FetchErrorItem, MissingItem, NotModifiedItem, PageItem
 from spiders.registry import SourceConfig
 
 logger = logging.getLogger(__name__)
@@ -44,9 +44,8 @@ class ArchivePipeline:
         return pipeline
 
     def open_spider(self, spider: Spider | None = None) -> None:
-        spider = spider or self.crawler.spider
-        self.archive = archive_for(self.crawler)
-        self.source = source_for(self.crawler, spider.source_key)
+        context = context_of(self.crawler)
+        self.archive, self.source = context.archive, context.source
 
     @property
     def run_id(self) -> int | None:
@@ -128,7 +127,7 @@ class ArchivePipeline:
         flaky download never makes a version; the failure is recorded with the run.
         """
         request = Request(link.url, dont_filter=True,
-                          meta={"download_maxsize": self.attachment_maxsize, "zwgk_role": "attachment"})
+                          meta={"download_maxsize": self.attachment_maxsize, ROLE: "attachment"})
         try:
             response = await self.crawler.engine.download_async(request)
         except Exception as error:  # refused, timed out, over the size limit, forbidden by robots.txt
@@ -155,7 +154,7 @@ class ArchivePipeline:
     def spider_error(self, failure, response, spider: Spider) -> None:
         """A page the spider could not read (a bug or a layout it does not know) is an error of the run."""
         url = response.url if response is not None else "(start requests)"
-        role = response.meta.get("zwgk_role", "detail") if response is not None and response.request else "list"
+        role = response.meta.get(ROLE, "detail") if response is not None and response.request else "list"
         self._error(url, "spider", f"{failure.value.__class__.__name__}: {failure.value}", role)
 
     def _error(self, url: str, kind: str, message: str, role: str = "detail") -> None:

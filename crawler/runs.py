@@ -9,8 +9,8 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 
 from archive.health import judge_run
-from crawler.archiving import archive_for, source_for
-from spiders.base import WALK_ENDED, WALK_STARTED
+from crawler.context import context_of
+from crawler.items import WALK_ENDED, WALK_STARTED
 
 logger = logging.getLogger(__name__)
 COUNTS = ("pages", "new", "changed", "unchanged", "not_modified", "errors", "incomplete")
@@ -50,8 +50,9 @@ class RunRecorder:
         self.crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     def spider_opened(self, spider: Spider) -> None:
-        self.archive = archive_for(self.crawler)
-        self.source = source = source_for(self.crawler, spider.source_key)
+        context = context_of(self.crawler)
+        self.archive, self.source = context.archive, context.source
+        source = self.source
         self.archive.ensure_source(source.key, source.name, source.host, source.platform, source.level, source.region)
         self.run_id = self.start_run()
         self.stats.set_value("zwgk/run_id", self.run_id)

@@ -2,16 +2,36 @@
 
 Every run, whether `zwgk crawl` or `scrapy crawl KEY`, starts from this module;
 `-s NAME=VALUE` overrides a setting for one run. zwgk's own settings start
-with ``ZWGK_`` (and ``HOST_MAP``).
+with ``ZWGK_`` (and ``HOST_MAP``). Those the environment may set are read from it
+once, by ``from_environment``, when this module is loaded.
 """
 
 import os
+from collections.abc import Mapping
 
 from crawler import __version__
+
+
+def from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The settings the environment gives: HOST_MAP from ZWGK_HOST_MAP (JSON), the others by their own name.
+
+    (ZWGK_DB and ZWGK_SOURCES are read where every command resolves them, not here.)
+    """
+    return {
+        "HOST_MAP": environ.get("ZWGK_HOST_MAP", ""),
+        "ZWGK_CONTACT_URL": environ.get("ZWGK_CONTACT_URL", "https://github.com/zwgk/zwgk"),
+        "ZWGK_REDIS": environ.get("ZWGK_REDIS", ""),
+        "ZWGK_REDIS_PREFIX": environ.get("ZWGK_REDIS_PREFIX", "zwgk"),
+    }
+
+
+_env = from_environment()
 
 BOT_NAME = "zwgk"
 SPIDER_LOADER_CLASS = "spiders.loader.RegistrySpiderLoader"
 SPIDER_MODULES = ["spiders"]
+# `scrapy crawl KEY` plans its crawl from the archive, as `zwgk crawl` does.
+COMMANDS_MODULE = "crawler.commands"
 
 # Politeness: obey robots.txt, adapt the pace to the site, never more than two at once per host.
 ROBOTSTXT_OBEY = True
@@ -25,7 +45,7 @@ AUTOTHROTTLE_MAX_DELAY = 60.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 
 # Identify ourselves; {contact} is filled from ZWGK_CONTACT_URL.
-ZWGK_CONTACT_URL = os.environ.get("ZWGK_CONTACT_URL", "https://github.com/zwgk/zwgk")
+ZWGK_CONTACT_URL = _env["ZWGK_CONTACT_URL"]
 USER_AGENT = f"zwgk/{__version__} (+{{contact}})"
 
 # Failures: bounded time and size, retries that back off.
@@ -75,11 +95,11 @@ REMOTE_CONTROL_ENABLED = False
 
 # Host remapping for mirrors, proxies and fixture sites: {"host": "base URL"}, as a dict or
 # as JSON text (checked, with a clear message, by crawler.middlewares.parse_host_map).
-HOST_MAP = os.environ.get("ZWGK_HOST_MAP", "")
+HOST_MAP = _env["HOST_MAP"]
 
-# The archive (any SQLAlchemy URL); None means ZWGK_DB, else ./zwgk.sqlite3.
+# The archive (any SQLAlchemy URL); None means ZWGK_DB, else ./zwgk.sqlite3 (archive.resolve_db_url).
 ZWGK_DB = None
-# The sources registry; None means ZWGK_SOURCES, else the bundled spiders/sources.toml.
+# The sources registry; None means ZWGK_SOURCES, else the bundled spiders/sources.toml (spiders.registry).
 ZWGK_SOURCES = None
 
 LOG_LEVEL = "INFO"
@@ -88,8 +108,8 @@ FEED_EXPORT_ENCODING = "utf-8"
 # Distributed crawling (`zwgk crawl --distributed`, `zwgk worker`): the Redis the workers share
 # (also --redis), the prefix of zwgk's keys in it (one per archive sharing a Redis), and how many
 # seconds a silent worker is trusted before what it holds goes back to the queue.
-ZWGK_REDIS = os.environ.get("ZWGK_REDIS", "")
-ZWGK_REDIS_PREFIX = os.environ.get("ZWGK_REDIS_PREFIX", "zwgk")
+ZWGK_REDIS = _env["ZWGK_REDIS"]
+ZWGK_REDIS_PREFIX = _env["ZWGK_REDIS_PREFIX"]
 ZWGK_WORKER_TIMEOUT = 30.0
 # Set by --distributed, with the shared scheduler and run recorder (crawler.distributed.shared_crawl_settings).
 ZWGK_DISTRIBUTED = False

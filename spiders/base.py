@@ -1,12 +1,12 @@
 """The navigation every platform shares: list pages newest first, detail pages, re-checks.
 
 A platform spider says only how to read its list pages (entries, next page);
-this class decides what to fetch and when to stop: by default it stops paging
-at the first list page whose notices are all known (once a completed crawl has
-walked the lists to their end and no later run left a gap; until then every
-page is walked), `full` walks every page. Known notices that the revisit policy
-says are due are re-checked with conditional requests, and `revisit` re-checks
-every one. Detail pages that failed in recent runs are tried again.
+this class decides what to fetch and when to stop, from the crawl context it is
+given (crawler.context, planned from the archive before the crawl): it stops paging
+at the first list page whose notices are all known when the plan allows it (once a
+completed crawl has walked the lists to their end and no later run left a gap, and
+not with `--full`), re-checks the known notices the plan says are due with
+conditional requests, and tries again the detail pages that failed in recent runs.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import scrapy
@@ -34,18 +35,21 @@ from twisted.internet.error import (
 )
 from twisted.python.failure import Failure
 
-from archive.models import utcnow
-from archive.revisits import DUE_SLACK
-from archive.urls import canonical_url
-from crawler.archiving import archive_for, source_for
-from crawler.items import FetchErrorItem, MissingItem, NotModifiedItem, PageItem
+from crawler.items import (
+    ORIGINAL_URL,
+    ROLE,
+    WALK,
+    WALK_ENDED,
+    WALK_STARTED,
+    FetchErrorItem,
+    MissingItem,
+    NotModifiedItem,
+    PageItem,
+    walk_stat,
+)
 
-_TRUE = {"1", "true", "yes", "on"}
-# Stats (under zwgk/) naming each list walk a run started and ended, by its first page's URL.
-WALK_STARTED, WALK_ENDED = "walk started ", "walk ended "
-# A request with this meta key set waits until the rest of the crawl is done (in a shared crawl,
-# the shared scheduler holds it; see crawler.distributed).
-DEFER = "zwgk_defer"
+if TYPE_CHECKING:  # the type only: spiders are handed their context, they never build one
+    from crawler.context import CrawlContext
 
 
 @dataclass(frozen=True)
@@ -72,23 +76,16 @@ class NoticeSpider(scrapy.Spider):
     # Detail links look like this on the platform (a registry entry may override it).
     detail_pattern: str = r".*"
 
-    def __init__(self, source: str | None = None, full: str | bool = False, revisit: str | bool = False,
-                 **kwargs) -> None:
+    def __init__(self, context: CrawlContext | None = None, **kwargs) -> None:
+        if context is None:
+            raise TypeError(f"the {self.name} spider crawls with a crawl context: run `zwgk crawl {self.name}` "
+                            f"or `scrapy crawl {self.name}`")
         super().__init__(**kwargs)
-        self.source_key = source or self.name
-        self.full = str(full).lower() in _TRUE
-        self.revisit = str(revisit).lower() in _TRUE
-
-    @classmethod
-    def from_crawler(cls, crawler, *args, **kwargs):
-        spider = super().from_crawler(crawler, *args, **kwargs)
-        spider.source = source_for(crawler, spider.source_key)
-        spider.detail_re = re.compile(spider.source.detail_pattern or cls.detail_pattern)
-        archive = archive_for(crawler)
-        spider.known = archive.known_urls(spider.source_key)
-        spider.may_stop_early = archive.list_walk_completed(spider.source_key)
-        spider.retry_urls = archive.pending_failures(spider.source_key)
-        return spider
+        self.context = context
+        self.source = context.source
+        self.source_key = context.source.key
+        self.known = context.known
+        self.detail_re = re.compile(self.source.detail_pattern or self.detail_pattern)
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for request in self.initial_requests():
@@ -96,32 +93,30 @@ class NoticeSpider(scrapy.Spider):
 
     def initial_requests(self) -> Iterator[scrapy.Request]:
         """Where a run starts: due re-checks, pages that failed before, the first page of each column."""
-        due_by = None if self.revisit else utcnow() + DUE_SLACK
-        for revisit in archive_for(self.crawler).revisits(self.source_key, due_by):
+        for revisit in self.context.revisits_due():
             entry = ListEntry(revisit.url, revisit.listed_title, revisit.listed_date)
             yield self.revisit_request(entry, revisit.etag, revisit.last_modified)
-        for url in filter(_fetchable, self.retry_urls):
-            self.known.add(canonical_url(url))
+        for url in filter(_fetchable, self.context.retry_urls):
+            self.known.add(url)
             yield self.detail_request(ListEntry(url))
-        for column in self.source.columns:
-            for request in self.column_requests(column):
-                yield request
+        for index, column in enumerate(self.source.columns):
+            yield from self.column_requests(column, walk=str(index))
 
-    def column_requests(self, column: str) -> Iterable[scrapy.Request]:
-        """Where a column's walk starts: its first list page (a platform may first read an index)."""
-        yield self.list_request(column, first=True)
+    def column_requests(self, column: str, walk: str) -> Iterable[scrapy.Request]:
+        """Where a column's walk starts: its first list page (a platform may first read an index,
+        and start several walks, with ids under ``walk``)."""
+        yield self.list_request(column, walk, first=True)
 
-    def list_request(self, url: str, first: bool = False, walk: str | None = None) -> scrapy.Request:
-        """A list page; ``first`` starts a list walk, which ends at its last page or at known notices.
+    def list_request(self, url: str, walk: str, first: bool = False) -> scrapy.Request:
+        """A list page of the walk ``walk``; ``first`` starts the walk, which ends at its last page or
+        at known notices.
 
-        Each page carries the walk it belongs to (its first page's URL); the run's stats
-        name the walks started and ended, so a page fetched twice counts once.
+        The run's stats mark the walks started and ended by id, so a page fetched twice counts once.
         """
         if first:
-            walk = url
-            self.crawler.stats.set_value(f"zwgk/{WALK_STARTED}{walk}", 1)
+            self.crawler.stats.set_value(walk_stat(WALK_STARTED, walk), 1)
         return scrapy.Request(url, callback=self.parse_list, errback=self.failed, dont_filter=first,
-                              meta={"zwgk_role": "list", "zwgk_walk": walk})
+                              meta={ROLE: "list", WALK: walk})
 
     # Navigation
 
@@ -135,19 +130,19 @@ class NoticeSpider(scrapy.Spider):
             entries.remove(entry)
             yield FetchErrorItem(self.source_key, entry.url, "bad-link", f"a malformed link on {response.url}",
                                  role="list")
-        unknown = [entry for entry in entries if canonical_url(entry.url) not in self.known]
+        unknown = [entry for entry in entries if entry.url not in self.known]
         for entry in unknown:
             if self.defer(entry):
                 continue
-            self.known.add(canonical_url(entry.url))
+            self.known.add(entry.url)
             yield self.detail_request(entry)
-        if entries and not unknown and self.may_stop_early and not self.full:
+        if entries and not unknown and self.context.may_stop_early:
             self.logger.info("stopping at %s: every notice on it is already archived", response.url)
             self.column_walked(response)
             return
         next_url = self.next_page(response)
         if next_url:
-            yield self.list_request(next_url, walk=response.meta.get("zwgk_walk"))
+            yield self.list_request(next_url, response.meta[WALK])
         else:
             self.column_walked(response)
 
@@ -157,7 +152,7 @@ class NoticeSpider(scrapy.Spider):
 
     def column_walked(self, response: Response) -> None:
         """One list has been walked to its end (or to notices known from such a walk)."""
-        self.crawler.stats.set_value(f"zwgk/{WALK_ENDED}{response.meta.get('zwgk_walk')}", 1)
+        self.crawler.stats.set_value(walk_stat(WALK_ENDED, response.meta[WALK]), 1)
 
     def detail_request(self, entry: ListEntry, meta: dict | None = None) -> scrapy.Request:
         return scrapy.Request(entry.url, callback=self.parse_detail, errback=self.failed, cb_kwargs={"entry": entry},
@@ -173,7 +168,7 @@ class NoticeSpider(scrapy.Spider):
         if response.status == 304:
             yield NotModifiedItem(self.source_key, entry.url, **validators)
             return
-        if response.status in (404, 410) and response.meta.get("zwgk_role") == "revisit":
+        if response.status in (404, 410) and response.meta.get(ROLE) == "revisit":
             yield MissingItem(self.source_key, entry.url, response.status)
             return
         if response.status >= 400:
@@ -193,18 +188,18 @@ class NoticeSpider(scrapy.Spider):
             headers["If-Modified-Since"] = last_modified
         return scrapy.Request(entry.url, headers=headers, callback=self.parse_detail, errback=self.failed,
                               dont_filter=True, cb_kwargs={"entry": entry},
-                              meta={"handle_httpstatus_list": [304, 404, 410], "zwgk_role": "revisit"})
+                              meta={"handle_httpstatus_list": [304, 404, 410], ROLE: "revisit"})
 
     def failed(self, failure: Failure) -> Iterable[FetchErrorItem]:
         request = failure.request
         entry = request.cb_kwargs.get("entry")
-        url = entry.url if entry else request.meta.get("zwgk_original_url", request.url)
+        url = entry.url if entry else request.meta.get(ORIGINAL_URL, request.url)
         kind, message = describe_failure(failure)
         if entry and entry.fallback_url and kind == "http-404":
             yield self.detail_request(ListEntry(entry.fallback_url, entry.title, entry.date, entry.attachments))
             return
         self.logger.info("%s: %s", url, message)
-        yield FetchErrorItem(self.source_key, url, kind, message, role=request.meta.get("zwgk_role", "detail"))
+        yield FetchErrorItem(self.source_key, url, kind, message, role=request.meta.get(ROLE, "detail"))
 
 
 _NEXT_PAGE_TEXTS = ("下一页", "下页", "下一頁", ">", "›")
@@ -242,7 +237,7 @@ def _header(headers, name: bytes) -> str | None:
 def describe_failure(failure: Failure) -> tuple[str, str]:
     """One clear line for a failed request: what went wrong, without a traceback."""
     error = failure.value
-    url = failure.request.meta.get("zwgk_original_url", failure.request.url)
+    url = failure.request.meta.get(ORIGINAL_URL, failure.request.url)
     host = url.split("/")[2] if "//" in url else url
     if failure.check(HttpError):
         status = error.response.status

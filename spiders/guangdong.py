@@ -6,7 +6,7 @@ tree; each leaf category is walked through the JSON API
 ``/gkmlpt/api/all/{category}?page=N&sid=SID`` (100 articles a page; pages 0 and
 1 are the same batch, so the walk starts at 1). Any other column is an NFCMS
 portal list (``ul.News_list`` rows, ``index_N.html`` pages). Both views of one
-post share its id and are one document (see archive.urls).
+post share its id and are one document (the crawl context knows them as one).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response
 
-from archive.urls import canonical_url
+from crawler.items import DEFER, ROLE, WALK
 
-from .base import DEFER, ListEntry, NoticeSpider, next_page_link
+from .base import ListEntry, NoticeSpider, next_page_link
 
 GKMLPT_INDEX = "/gkmlpt/index"
 CHINA_TIME = dt.timezone(dt.timedelta(hours=8))
@@ -63,23 +63,24 @@ class GuangdongSpider(NoticeSpider):
 
     def release_deferred(self) -> None:
         """At idle, fetch the held portal rows whose posts the catalogue did not list."""
-        pending = [entry for entry in self.deferred if canonical_url(entry.url) not in self.known]
+        pending = [entry for entry in self.deferred if entry.url not in self.known]
         self.deferred = []
         for entry in pending:
-            self.known.add(canonical_url(entry.url))
+            self.known.add(entry.url)
             self.crawler.engine.crawl(self.detail_request(entry))
         if pending:
             raise DontCloseSpider
 
-    def column_requests(self, column: str) -> Iterable[scrapy.Request]:
+    def column_requests(self, column: str, walk: str) -> Iterable[scrapy.Request]:
         if urlsplit(column).path.endswith(GKMLPT_INDEX):
             yield scrapy.Request(column, callback=self.parse_gkmlpt_index, errback=self.failed, dont_filter=True,
-                                 meta={"zwgk_role": "list"})
+                                 meta={ROLE: "list", WALK: walk})
         else:
-            yield from super().column_requests(column)
+            yield from super().column_requests(column, walk)
 
     def parse_gkmlpt_index(self, response: Response) -> Iterator[scrapy.Request]:
-        """Read SID and the category tree; start one list walk per leaf category that holds posts."""
+        """Read SID and the category tree; start one list walk per leaf category that holds posts
+        (walk ids: the column's, then the category's)."""
         self.crawler.stats.inc_value("zwgk/list_pages")
         sid = _SID.search(response.text)
         tree = _json_array_after(response.text, _TREE)
@@ -89,7 +90,7 @@ class GuangdongSpider(NoticeSpider):
         api_base = response.url[: response.url.rindex(GKMLPT_INDEX)] + "/gkmlpt/api/all/"
         for category in _leaves(tree):
             query = urlencode({"page": 1, "sid": sid.group(1)})
-            yield self.list_request(f"{api_base}{category}?{query}", first=True)
+            yield self.list_request(f"{api_base}{category}?{query}", f"{response.meta[WALK]}.{category}", first=True)
 
     def list_entries(self, response: Response) -> Iterator[ListEntry]:
         if "/gkmlpt/api/" in response.url:

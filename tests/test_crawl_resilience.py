@@ -10,9 +10,11 @@ from scrapy import Spider
 from scrapy.utils.test import get_crawler
 
 from archive import ArchiveError, open_archive
+from crawler.context import open_crawl_archive, plan_crawl
 from crawler.items import PageItem
 from crawler.pipelines import ArchivePipeline
 from crawler.runs import RunRecorder
+from spiders.registry import load_sources
 from tests.conftest import FixtureSite, crawl, run_zwgk, summary_row
 
 HOST = "jtw.sh.gov.cn"
@@ -97,11 +99,11 @@ def test_a_revisited_page_is_read_with_its_list_context(site: FixtureSite, sqlit
 def test_an_archive_failure_is_recorded_not_lost(sqlite_url: str, monkeypatch) -> None:
     crawler = get_crawler(Spider, {"ZWGK_DB": sqlite_url})
     spider = Spider(name="shanghai")
-    spider.source_key = "shanghai"
+    spider.context = plan_crawl(open_crawl_archive(crawler.settings), load_sources()["shanghai"])
     crawler.spider = spider
     RunRecorder.from_crawler(crawler).spider_opened(spider)  # the run the error is recorded against
     pipeline = ArchivePipeline.from_crawler(crawler)
-    pipeline.open_spider(spider)
+    pipeline.open_spider()
 
     def refuse(*args, **kwargs):
         raise ArchiveError("could not archive: value too long")

@@ -56,11 +56,13 @@ def test_gbk_page_labelled_utf8_is_read_as_gbk() -> None:
 
 
 def test_retries_back_off_exponentially_up_to_the_cap() -> None:
-    crawler = get_crawler(Spider, {"RETRY_TIMES": 5, "ZWGK_RETRY_BACKOFF_BASE": 2.0, "ZWGK_RETRY_BACKOFF_MAX": 5.0})
-    crawler.spider = crawler._create_spider("test")
+    crawler = get_crawler(Spider, {"RETRY_TIMES": 3, "ZWGK_RETRY_BACKOFF_BASE": 2.0, "ZWGK_RETRY_BACKOFF_MAX": 5.0})
     middleware = BackoffRetryMiddleware.from_crawler(crawler)
+    middleware.spider_opened(crawler._create_spider("test"))
     request, delays = Request("http://x/"), []
     for _ in range(3):
-        request = middleware._retry(request, "500 Internal Server Error")
+        request = middleware.process_response(request, HtmlResponse(request.url, status=500, request=request))
         delays.append(request.meta[RETRY_DELAY])
     assert 1.6 <= delays[0] <= 2.4 and 3.2 <= delays[1] <= 4.8 and 4.0 <= delays[2] <= 6.0
+    given_up = HtmlResponse(request.url, status=500, request=request)
+    assert middleware.process_response(request, given_up) is given_up  # retries spent: the answer goes on

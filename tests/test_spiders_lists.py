@@ -23,7 +23,8 @@ from scrapy.responsetypes import responsetypes
 from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
-from crawler.items import FetchErrorItem
+from crawler.context import open_crawl_archive, plan_crawl
+from crawler.items import ROLE, WALK, WALK_ENDED, FetchErrorItem, walk_stat
 from crawler.middlewares import ResponseEncodingMiddleware
 from spiders.base import ListEntry, NoticeSpider
 from spiders.loader import spider_class
@@ -71,7 +72,8 @@ def spider_for(settings: dict[str, object]):
     def build(key: str) -> NoticeSpider:
         source = load_sources(settings["ZWGK_SOURCES"])[key]
         cls = spider_class(key, source.platform)
-        return cls.from_crawler(get_crawler(cls, settings))
+        crawler = get_crawler(cls, settings)
+        return cls.from_crawler(crawler, context=plan_crawl(open_crawl_archive(crawler.settings), source))
     return build
 
 
@@ -82,11 +84,11 @@ def fixture_file(url: str) -> Path:
     return SITES / parts.hostname / name.lstrip("/")
 
 
-def downloaded(url: str, body: bytes | None = None, walk: str | None = None) -> Response:
+def downloaded(url: str, body: bytes | None = None, walk: str = "0") -> Response:
     """A list page as the downloader hands it to the spider: response class by type, decoded by its bytes."""
     body = fixture_file(url).read_bytes() if body is None else body
     headers = {"Content-Type": JSON if body.lstrip()[:1] in (b"{", b"[") else HTML}
-    request = scrapy.Request(url, meta={"zwgk_role": "list", "zwgk_walk": walk or url})
+    request = scrapy.Request(url, meta={ROLE: "list", WALK: walk})
     cls = responsetypes.from_args(headers=headers, url=url, body=body)
     response = cls(url=url, body=body, headers=headers, request=request)
     return ResponseEncodingMiddleware().process_response(request, response)
@@ -360,15 +362,18 @@ WALKS = [
 ]
 
 
+WALK_ID = "3"  # a walk's id: the index of its column in the registry entry
+
+
 def walk(spider: NoticeSpider, first: str) -> Iterator[tuple[str, list[object]]]:
     """Follow a list walk from its first page: (page url, what the callback yielded) per page."""
     url: str | None = first
     while url:
-        out = list(spider.parse_list(downloaded(url, walk=first)))
+        out = list(spider.parse_list(downloaded(url, walk=WALK_ID)))
         yield url, out
         pages = [item for item in out if isinstance(item, scrapy.Request) and item.callback == spider.parse_list]
         assert len(pages) <= 1, f"{url} leads to {len(pages)} list pages"
-        assert all(page.meta["zwgk_walk"] == first for page in pages), "a next page left its walk"
+        assert all(page.meta[WALK] == WALK_ID for page in pages), "a next page left its walk"
         url = pages[0].url if pages else None
 
 
@@ -383,7 +388,7 @@ def test_a_first_crawl_walks_every_list_page_and_asks_for_every_notice(spider_fo
     assert [request.cb_kwargs["entry"] for request in details] == expected
     assert [request.url for request in details] == [entry.url for entry in expected]
     assert not [item for _, out in pages for item in out if isinstance(item, FetchErrorItem)]
-    assert spider.crawler.stats.get_value(f"zwgk/walk ended {case.first}") == 1
+    assert spider.crawler.stats.get_value(walk_stat(WALK_ENDED, WALK_ID)) == 1
 
 
 # Broken and empty list pages
@@ -428,4 +433,4 @@ def test_a_broken_list_page_is_one_error_and_the_end_of_its_walk(spider_for, sou
     out = list(spider.parse_list(downloaded(url, body)))
     assert [(type(item), item.url, item.kind, item.role) for item in out] == [
         (FetchErrorItem, url, "empty-list", "list")]
-    assert spider.crawler.stats.get_value(f"zwgk/walk ended {url}") == 1
+    assert spider.crawler.stats.get_value(walk_stat(WALK_ENDED, "0")) == 1

@@ -14,7 +14,7 @@ from scrapy.dupefilters import RFPDupeFilter
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.task import LoopingCall
 
-from spiders.base import DEFER
+from crawler.items import DEFER
 
 from .queue import ReliableQueue
 from .shared import SharedCrawl

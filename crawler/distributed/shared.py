@@ -21,6 +21,7 @@ from scrapy_redis.connection import get_redis
 
 from archive import Archive
 from archive.leases import Lease
+from crawler.context import context_of
 from spiders.registry import SourceConfig
 
 logger = logging.getLogger(__name__)
@@ -72,8 +73,8 @@ class SharedCrawl:
 
     @staticmethod
     def of(crawler: Crawler) -> SharedCrawl | None:
-        """The shared crawl a crawler takes part in (None for a crawl of its own)."""
-        return getattr(crawler, "zwgk_shared_crawl", None)
+        """The shared crawl a crawler takes part in (None for a crawl of its own), as its context says."""
+        return context_of(crawler).shared
 
     def seen_key_of(self, crawl_id: str) -> str:
         return f"{self.key}:seen:{crawl_id}"

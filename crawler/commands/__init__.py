@@ -1,0 +1,1 @@
+"""Scrapy commands of the project (COMMANDS_MODULE): `scrapy crawl KEY` plans its crawl as `zwgk crawl` does."""
