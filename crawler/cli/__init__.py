@@ -1000,6 +1000,3 @@ def db_copy(target: str, db_url: str | None) -> None:
         raise click.ClickException(f"row counts differ for {', '.join(mismatched)}")
     click.echo(f"copied into {target.split('@')[-1]}", err=True)
 
-
-if __name__ == "__main__":
-    cli()
