@@ -10,8 +10,8 @@ archive (a lease in the database); another one started against the same archive
 stands by and takes over if the active one dies. SIGTERM or Ctrl-C stops the
 scheduler after its running crawls have finished the notices in hand.
 
-After each crawl the alerts run (archive.alerts). Run it as `zwgk schedule run` (or `python scheduler.py`); `zwgk schedule list`
-shows each job and its next run.
+After each crawl the alerts run (archive.alerts). `run_scheduler` is `zwgk schedule run` (and
+`python scheduler.py`, which runs that command); `zwgk schedule list` shows each job and its next run.
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from archive import Archive, open_archive
-from archive.alerts import Alerts, AlertSettings
+from archive.alerts import Alerts, AlertSettings, load_alert_settings
 from archive.config import ConfigError, load_table
 from archive.leases import Lease, LeaseTaken
+from crawler.overrides import as_arguments, parse_overrides
 from spiders.registry import SourceConfig, load_sources
 
 logger = logging.getLogger("zwgk.scheduler")
@@ -172,6 +173,12 @@ class PlannedJob:
     next_run: dt.datetime | None
     state: str  # "stored", "stored (changes at next start)", "not stored yet", "off", "stale"
 
+    def record(self) -> dict[str, str | None]:
+        """As `zwgk schedule list` prints it: the next run with its UTC offset."""
+        return {"source": self.key, "timetable": self.timetable,
+                "next_run": self.next_run.strftime("%Y-%m-%dT%H:%M:%S%z") if self.next_run else None,
+                "state": self.state}
+
 
 class Harvester:
     """The scheduler of one archive: its jobs, its crawls and its clean stop."""
@@ -180,6 +187,7 @@ class Harvester:
                  config: ScheduleConfig | None = None, crawl_settings: Sequence[str] = (),
                  scheduler_class: type[BaseScheduler] = BlockingScheduler,
                  alert_settings: AlertSettings | None = None, redis_url: str | None = None) -> None:
+        self.crawl_settings = parse_overrides(crawl_settings)
         self.config = config or ScheduleConfig()
         # In a cluster each job starts a crawl that the workers (`zwgk worker`) share through this Redis.
         self.redis_url = redis_url
@@ -191,7 +199,6 @@ class Harvester:
         self.archive: Archive = open_archive(db_url)
         self.alerts = Alerts(self.archive, alert_settings)
         self.db_url = self.archive.engine.url.render_as_string(hide_password=False)
-        self.crawl_settings = list(crawl_settings)
         self.triggers = {key: self._trigger(source) for key, source in self.registry.items()}
         self.scheduler = self._build(scheduler_class)
         self.stopping = threading.Event()
@@ -330,8 +337,7 @@ class Harvester:
         command = [sys.executable, "-m", "crawler.cli", "crawl", key, "-s", f"CLOSESPIDER_TIMEOUT={limit}"]
         if self.sources_file:
             command += ["--sources", str(self.sources_file)]
-        for setting in self.crawl_settings:
-            command += ["-s", setting]
+        command += as_arguments(self.crawl_settings)
         if self.redis_url:
             command.append("--distributed")
         started = dt.datetime.now()
@@ -399,11 +405,34 @@ def crawl_job(source_key: str) -> None:
     _active.crawl(source_key)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`python scheduler.py [options]` is `zwgk schedule run [options]`."""
-    from crawler.cli import cli
+def harvester_from_config(db_url: str | None = None, sources_file: str | None = None,
+                          config_file: str | None = None, crawl_settings: Sequence[str] = (),
+                          redis_url: str | None = None) -> Harvester:
+    """The scheduler of the archive at ``db_url``, with the [schedule] and alert settings of the config file."""
+    config = load_schedule_config(config_file)
+    return Harvester(db_url, sources_file, config, crawl_settings, alert_settings=load_alert_settings(config_file),
+                     redis_url=redis_url)
 
-    cli(["schedule", "run", *(sys.argv[1:] if argv is None else argv)])
+
+def run_scheduler(db_url: str | None = None, sources_file: str | None = None, config_file: str | None = None,
+                  crawl_settings: Sequence[str] = (), redis_url: str | None = None,
+                  on_standby: Callable[[str], None] = lambda message: None) -> None:
+    """Schedule the archive's crawls until SIGTERM or Ctrl-C, logging to stderr (`zwgk schedule run`).
+
+    ``redis_url`` makes each crawl a shared one that the workers of that Redis join.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    harvester_from_config(db_url, sources_file, config_file, crawl_settings, redis_url).serve(on_standby)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python scheduler.py [options]` is `zwgk schedule run [options]`: the same options, messages and exits.
+
+    The command is run in place of this process (same process id, so signals reach it), as each crawl is.
+    """
+    arguments = sys.argv[1:] if argv is None else argv
+    os.execv(sys.executable, [sys.executable, "-m", "crawler.cli", "schedule", "run", *arguments])
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .models import CrawlError, CrawlRun, Document, Event, Source, utcnow
+from .records import china_time
 from .store import Archive
 
 JUDGED = ("completed", "failed")  # an interrupted or still running run says nothing of the site
@@ -113,6 +114,13 @@ class SourceHealth:
     last_success: dt.datetime | None
     failure_streak: int
     problem: str | None
+
+    def record(self) -> dict[str, object]:
+        """As `zwgk sources --health` prints it, times in China time."""
+        return {"source": self.key, "last_run": china_time(self.last_run.started_at) if self.last_run else None,
+                "last_status": self.last_run.status if self.last_run else None,
+                "last_success": china_time(self.last_success), "failure_streak": self.failure_streak,
+                "problem": self.problem}
 
 
 def source_health(archive: Archive, keys: list[str]) -> list[SourceHealth]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from .errors import ArchiveError
-from .models import CHINA_TIME, Document, Version
+from .models import CHINA_TIME, CrawlRun, Document, Version
 
 # The fields DESIGN.md promises, in that order, then more.
 EXPORT_FIELDS = (
@@ -29,6 +29,15 @@ class NoSuchVersion(ArchiveError):
 
 def china_time(value: dt.datetime | None) -> str | None:
     return value.astimezone(CHINA_TIME).strftime("%Y-%m-%dT%H:%M:%S") if value else None
+
+
+def run_record(run: CrawlRun, source_key: str) -> dict[str, object]:
+    """A crawl run as `zwgk runs` lists it: its start in China time, its length in whole seconds."""
+    return {"id": run.id, "source": source_key, "started": china_time(run.started_at),
+            "seconds": round((run.finished_at - run.started_at).total_seconds()) if run.finished_at else None,
+            "pages": run.pages, "new": run.new, "changed": run.changed, "unchanged": run.unchanged,
+            "not_modified": run.not_modified, "errors": run.errors, "status": run.status,
+            "problem": run.problem, "message": run.message}
 
 
 def version_of(document: Document, number: int | None = None) -> Version:

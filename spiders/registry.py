@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ BUNDLED_SOURCES = Path(__file__).with_name("sources.toml")
 
 
 class RegistryError(ValueError):
-    """The sources file cannot be used; the message says where and why."""
+    """The sources file cannot be used, or names given are not in it; the message says where and why."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,23 @@ def load_sources(path: str | Path | None = None) -> dict[str, SourceConfig]:
     file = sources_path(path)
     data = read_toml(file, RegistryError, "sources file")
     return {key: _source(file, key, entry) for key, entry in data.items()}
+
+
+def select_sources(registry: dict[str, SourceConfig], keys: Sequence[str] = (), every: bool = False,
+                   none_is_every: bool = False) -> list[SourceConfig]:
+    """The sources a user means: the named ``keys`` (each once, in their order), or all with ``every``.
+
+    Naming none is every source with ``none_is_every``, else an error; so is naming sources and
+    ``every`` at once, or a key the registry lacks (the message lists the known ones).
+    """
+    known = f"(sources: {', '.join(registry)})"
+    if every and keys:
+        raise RegistryError("name sources or give --all, not both")
+    if unknown := [key for key in keys if key not in registry]:
+        raise RegistryError(f"unknown source {', '.join(unknown)} {known}")
+    if not keys and not (every or none_is_every):
+        raise RegistryError(f"name at least one source, or --all {known}")
+    return [registry[key] for key in dict.fromkeys(keys)] if keys else list(registry.values())
 
 
 def _source(file: Path, key: str, entry: object) -> SourceConfig:

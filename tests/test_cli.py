@@ -161,6 +161,29 @@ def test_export_writes_jsonl_and_csv_files_whole(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*.part"))
 
 
+def test_an_export_that_fails_half_way_leaves_the_previous_file(tmp_path: Path, monkeypatch) -> None:
+    from archive import ArchiveError
+    from archive.output import export
+
+    db = f"sqlite:///{tmp_path / 'a.sqlite3'}"
+    archive = open_archive(db)
+    archive.ensure_source("shanghai", "上海市交通委员会", "jtw.sh.gov.cn", "shanghai_ivs")
+    save(archive, page())
+    archive.close()
+    target = tmp_path / "out.jsonl"
+    target.write_text("the previous export\n", encoding="utf-8")
+
+    def failing(records):
+        yield "{}\n"
+        raise ArchiveError("the database went away")
+
+    monkeypatch.setattr(export, "jsonl_lines", failing)
+    result = CliRunner().invoke(cli, ["export", "--db", db, "-o", str(target)])
+    assert result.exit_code == 1 and "the database went away" in result.output
+    assert target.read_text(encoding="utf-8") == "the previous export\n"
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
+
+
 def test_show_by_url_and_by_id(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'a.sqlite3'}"
     archive = open_archive(db)

@@ -4,14 +4,48 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from itertools import islice
+from pathlib import Path
 from typing import IO, BinaryIO
 
 from ..records import EXPORT_FIELDS
 
 FORMATS = ("jsonl", "csv", "parquet")
 _INTEGER_FIELDS = {"version", "versions", "document_id", "doc_number_year", "doc_number_serial"}
+
+
+def write_export(records: Iterable[dict], fmt: str, stream: IO, bom: bool = False) -> int:
+    """Write ``records`` in ``fmt`` (one of FORMATS; parquet wants a binary stream); how many were written."""
+    if fmt == "parquet":
+        return write_parquet(records, stream)
+    if fmt == "csv":
+        return write_lines(csv_lines(records, bom), stream, header=True)
+    return write_lines(jsonl_lines(records), stream)
+
+
+@contextmanager
+def written_whole(path: str | Path, binary: bool = False) -> Iterator[IO]:
+    """A file that appears only once written whole: a temporary file renamed into place on success,
+    removed on failure, so an export that fails half-way leaves the previous file as it was.
+
+    (click.open_file(atomic=True) renames its temporary file into place even after an error.)
+    """
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with (os.fdopen(handle, "wb") if binary else os.fdopen(handle, "w", encoding="utf-8", newline="")) as stream:
+            yield stream
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 is not what the user's umask asks for
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def jsonl_lines(records: Iterable[dict]) -> Iterator[str]:

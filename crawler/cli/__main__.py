@@ -1,0 +1,5 @@
+"""`python -m crawler.cli` runs the `zwgk` command."""
+
+from crawler.cli import cli
+
+cli()
