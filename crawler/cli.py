@@ -394,7 +394,8 @@ def show(document: str, version_number: int | None, as_json: bool, db_url: str |
     click.echo("")
     click.echo("versions:")
     for version in found.versions:
-        click.echo(f"  {version.number:>3}  {china_time(version.seen_at)}  {version.content_hash[:12]}  {version.title or ''}")
+        click.echo(f"  {version.number:>3}  {china_time(version.seen_at)}  {version.content_hash[:12]}"
+                   f"  {version.title or ''}")
 
 
 def _find_or_fail(archive, document: str):
@@ -943,7 +944,8 @@ def alerts_log(name: str | None, limit: int, as_json: bool, db_url: str | None) 
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for row in rows:
-        when = f"sent {row['sent_at']}" if row["status"] == "sent" else f"{row['status']}, next try {row['next_attempt_at']}"
+        when = (f"sent {row['sent_at']}" if row["status"] == "sent"
+                else f"{row['status']}, next try {row['next_attempt_at']}")
         click.echo(f"{row['id']:>6} {row['rule']:<14} {row['event']:<8} {when}  {row['channel']}  {row['title'] or ''}")
         if row["error"]:
             click.echo(f"{'':>6} {row['error']}")

@@ -106,8 +106,7 @@ class NoticeSpider(scrapy.Spider):
             self.known.add(canonical_url(url))
             yield self.detail_request(ListEntry(url))
         for column in self.source.columns:
-            for request in self.column_requests(column):
-                yield request
+            yield from self.column_requests(column)
 
     def column_requests(self, column: str) -> Iterable[scrapy.Request]:
         """Where a column's walk starts: its first list page (a platform may first read an index)."""

@@ -162,8 +162,7 @@ def run_zwgk(*args: str, host_map: str | None = None, cwd: Path | None = None,
 
 
 def crawl(site: FixtureSite, db_url: str, *args: str) -> Result:
-    result = run_zwgk("crawl", *args, *FAST_CRAWL, "--db", db_url, host_map=site.host_map_json)
-    return result
+    return run_zwgk("crawl", *args, *FAST_CRAWL, "--db", db_url, host_map=site.host_map_json)
 
 
 def summary_row(result: Result, source: str) -> dict[str, str]:
@@ -173,5 +172,5 @@ def summary_row(result: Result, source: str) -> dict[str, str]:
     for line in lines[1:]:
         cells = line.split()
         if cells and cells[0] == source:
-            return dict(zip(header, cells))
+            return dict(zip(header, cells, strict=False))
     raise AssertionError(f"no summary line for {source} in:\n{result.stdout}\n{result.stderr}")

@@ -139,7 +139,8 @@ def extract_notice(
         page_labels = read_labelled_fields(element_text(tree.body, "\t"))
         if container is None:
             # The body is still in the page: its 时间：/来源： lines are notice text, not metadata.
-            page_labels = [item for item in page_labels if not (item.field in WEAK_FIELDS and item.value in body_original)]
+            page_labels = [item for item in page_labels
+                           if not (item.field in WEAK_FIELDS and item.value in body_original)]
         labelled += page_labels
     body_labels = read_labelled_fields(body_original, " | ")
 
@@ -264,5 +265,12 @@ def _published_at(labelled: list[Labelled], meta: dict[str, str], options: Extra
     return None
 
 
-__all__ = ["EXTRACTOR_VERSION", "AttachmentLink", "ExtractOptions", "Notice", "complete_from_attachments",
-           "extract_notice", "WEAK_FIELDS"]
+__all__ = [
+    "EXTRACTOR_VERSION",
+    "WEAK_FIELDS",
+    "AttachmentLink",
+    "ExtractOptions",
+    "Notice",
+    "complete_from_attachments",
+    "extract_notice",
+]

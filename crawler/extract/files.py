@@ -71,7 +71,7 @@ def sniff_format(data: bytes, name: str = "") -> str:
     suffix = PurePosixPath(name.lower()).suffix.lstrip(".")
     if data.startswith(b"%PDF-"):
         return "pdf"
-    if data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"):
+    if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         try:
             names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
         except zipfile.BadZipFile:
@@ -105,7 +105,8 @@ def extract_file_text(data: bytes, name: str = "") -> FileText:
     except MemoryError:
         return FileText(file_format, error="not extracted: reading the file needs more memory than allowed")
     except Exception as error:  # a library meeting a broken file raises anything
-        return FileText(file_format, error=f"not extracted: broken {file_format} file ({error.__class__.__name__}: {error})")
+        problem = f"{error.__class__.__name__}: {error}"
+        return FileText(file_format, error=f"not extracted: broken {file_format} file ({problem})")
     return FileText(file_format, text=tidy_lines(text))
 
 
