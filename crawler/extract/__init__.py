@@ -13,6 +13,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+from lxml import html
+
 from .attachments import ATTACHMENT_BLOCKS, AttachmentLink, find_attachments
 from .body import (
     container_text,
@@ -181,7 +183,7 @@ def complete_from_attachments(notice: Notice, texts: Sequence[str]) -> None:
             return
 
 
-def _title_element(tree, selectors: tuple[str, ...]):
+def _title_element(tree: html.HtmlElement, selectors: tuple[str, ...]) -> html.HtmlElement | None:
     for selector in (*selectors, *TITLE_SELECTORS):
         for element in tree.cssselect(selector):
             if inline_text(element):
@@ -189,7 +191,7 @@ def _title_element(tree, selectors: tuple[str, ...]):
     return None
 
 
-def _page_title(tree) -> str | None:
+def _page_title(tree: html.HtmlElement) -> str | None:
     """The <title> without the site name that follows it (``TITLE_站点名``)."""
     text = tree.findtext(".//title")
     if not text or not text.strip():
@@ -198,7 +200,7 @@ def _page_title(tree) -> str | None:
     return first if len(first.strip()) >= 6 else text
 
 
-def _byline_source(tree) -> str | None:
+def _byline_source(tree: html.HtmlElement) -> str | None:
     for selector in BYLINE_SELECTORS:
         for element in tree.cssselect(selector):
             text = inline_text(element)

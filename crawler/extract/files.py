@@ -204,10 +204,11 @@ def _ofd(data: bytes) -> str:
     archive = _checked_zip(data)
     pages = sorted((n for n in archive.namelist() if re.search(r"Pages/Page_?\d+/Content\.xml$", n, re.I)),
                    key=lambda n: [int(d) for d in re.findall(r"\d+", n)])
-    lines = []
+    lines: list[str] = []
     for page in pages:
         root = etree.fromstring(archive.read(page), parser=etree.XMLParser(resolve_entities=False, no_network=True))
-        lines.extend("".join(node.itertext()) for node in root.iter() if etree.QName(node).localname == "TextCode")
+        lines.extend("".join(map(str, node.itertext()))
+                     for node in root.iter() if etree.QName(node).localname == "TextCode")
     return "\n".join(lines)
 
 

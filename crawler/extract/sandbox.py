@@ -37,7 +37,8 @@ def extract_file_text_safely(data: bytes, name: str = "", timeout: float = DEFAU
     try:
         if receiver.poll(timeout):
             try:
-                return receiver.recv()
+                result: FileText = receiver.recv()
+                return result
             except EOFError:
                 pass
         else:
