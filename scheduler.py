@@ -73,7 +73,8 @@ def load_schedule_config(path: str | Path | None = None) -> ScheduleConfig:
     values: dict[str, object] = {key: table[key] for key in known & set(table) if key not in ("window", "sources")}
     for key in ("jitter_minutes", "time_limit_minutes", "max_parallel"):
         if key in values and (not isinstance(values[key], int) or values[key] < (0 if key == "jitter_minutes" else 1)):
-            raise ConfigError(f"{file}: [schedule] {key} must be a whole number{'' if key == 'jitter_minutes' else ' above 0'}")
+            bound = "" if key == "jitter_minutes" else " above 0"
+            raise ConfigError(f"{file}: [schedule] {key} must be a whole number{bound}")
     if "window" in table:
         values["window"] = _window(file, table["window"])
     sources = table.get("sources", {})
@@ -136,7 +137,7 @@ def _weekdays(field: str) -> str:
             first_text, _, last_text = span.partition("-")
             first = _weekday(first_text, field)
             last = _weekday(last_text, field) if last_text else (6 if step else first)
-        if step and not step.isdigit() or step == "0":
+        if (step and not step.isdigit()) or step == "0":
             raise ConfigError(f"weekday step {step!r} in {field!r} is not a whole number above 0")
         if first > last:
             raise ConfigError(f"weekday range {span!r} in {field!r} runs backwards")
@@ -195,7 +196,8 @@ class Harvester:
         self.registry = load_sources(sources_file)
         for key in self.config.sources:
             if key not in self.registry:
-                raise ConfigError(f"[schedule.sources] names unknown source {key!r} (sources: {', '.join(self.registry)})")
+                raise ConfigError(f"[schedule.sources] names unknown source {key!r}"
+                                  f" (sources: {', '.join(self.registry)})")
         self.archive: Archive = open_archive(db_url)
         self.alerts = Alerts(self.archive, alert_settings)
         self.db_url = self.archive.engine.url.render_as_string(hide_password=False)

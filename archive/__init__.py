@@ -7,4 +7,4 @@ from .db import DEFAULT_DB_URL, open_archive, resolve_db_url
 from .errors import ArchiveError
 from .store import Archive, SaveResult
 
-__all__ = ["Archive", "ArchiveError", "DEFAULT_DB_URL", "SaveResult", "open_archive", "resolve_db_url"]
+__all__ = ["DEFAULT_DB_URL", "Archive", "ArchiveError", "SaveResult", "open_archive", "resolve_db_url"]

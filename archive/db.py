@@ -48,7 +48,8 @@ def create_archive_engine(db_url: str, read_only: bool = False) -> Engine:
     try:
         return create_engine(url, pool_pre_ping=True, connect_args=_READ_ONLY_SERVER if read_only else {})
     except NoSuchModuleError as error:
-        raise DatabaseURLError(f"unknown database kind {url.drivername!r} (try sqlite:/// or postgresql+psycopg://)") from error
+        raise DatabaseURLError(
+            f"unknown database kind {url.drivername!r} (try sqlite:/// or postgresql+psycopg://)") from error
     except ModuleNotFoundError as error:
         raise DatabaseURLError(
             f"the driver for {url.drivername} is not installed ({error.name}); "

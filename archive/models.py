@@ -8,6 +8,7 @@ restored; raw pages keep the response bytes once per sha256.
 from __future__ import annotations
 
 import datetime as dt
+from typing import ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -61,7 +62,7 @@ def utcnow() -> dt.datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dt.datetime: UTCDateTime(), dict: JSON}
+    type_annotation_map: ClassVar[dict[type, object]] = {dt.datetime: UTCDateTime(), dict: JSON}
 
 
 class Source(Base):

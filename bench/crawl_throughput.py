@@ -74,7 +74,7 @@ def main() -> None:
         pages = [(sites / HOST / n["url"].split(HOST + "/", 1)[1]).read_bytes() for n in manifest]
         started = time.perf_counter()
         for _ in range(rounds):
-            for notice, data in zip(manifest, pages):
+            for notice, data in zip(manifest, pages, strict=True):
                 extract_notice(data, notice["url"])
         extract_time = time.perf_counter() - started
         started = time.perf_counter()

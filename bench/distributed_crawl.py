@@ -38,7 +38,8 @@ def crawl(workers: int, redis_url: str) -> tuple[float, int, int]:
             command = [sys.executable, "-m", "crawler.cli", "crawl", "--all", *FAST,
                        "--db", f"sqlite:///{scratch}/archive.sqlite3"]
             if workers:
-                command += ["--distributed", "--redis", redis_url, "-s", f"ZWGK_REDIS_PREFIX=bench{uuid.uuid4().hex[:8]}"]
+                prefix = f"ZWGK_REDIS_PREFIX=bench{uuid.uuid4().hex[:8]}"
+                command += ["--distributed", "--redis", redis_url, "-s", prefix]
             env = {**os.environ, "ZWGK_HOST_MAP": json.dumps(server.host_map()), "PYTHONWARNINGS": "ignore"}
             started = time.perf_counter()
             processes = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -57,7 +58,8 @@ def main() -> None:
     arguments = parser.parse_args()
     plain_seconds, plain_requests, plain_pages = crawl(0, arguments.redis)
     print(f"{'crawl':<22} {'seconds':>8} {'requests':>9} {'pages':>6} {'time ratio':>11} {'request ratio':>14}")
-    print(f"{'plain, one process':<22} {plain_seconds:>8.1f} {plain_requests:>9} {plain_pages:>6} {1:>11.2f} {1:>14.3f}")
+    print(f"{'plain, one process':<22} {plain_seconds:>8.1f} {plain_requests:>9} {plain_pages:>6}"
+          f" {1:>11.2f} {1:>14.3f}")
     for workers in arguments.workers:
         seconds, requests, pages = crawl(workers, arguments.redis)
         print(f"{f'shared, {workers} worker(s)':<22} {seconds:>8.1f} {requests:>9} {pages:>6} "

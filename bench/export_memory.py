@@ -53,7 +53,8 @@ def main() -> None:
             (small_peak, small_time), (large_peak, large_time) = (
                 peak_kib(db, fmt, Path(directory) / f"out.{fmt}") for db in (small, large))
             print(f"{fmt:<8} {args.versions:>9} {small_peak / 1024:>8.0f} {small_time:>8.1f}   "
-                  f"{args.versions * 10:>9} {large_peak / 1024:>8.0f} {large_time:>8.1f}   {large_peak / small_peak:.2f}")
+                  f"{args.versions * 10:>9} {large_peak / 1024:>8.0f} {large_time:>8.1f}"
+                  f"   {large_peak / small_peak:.2f}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
@@ -39,7 +39,7 @@ class Page:
     url: str
     body: bytes
     content_type: str | None = None
-    listing: Listing = Listing()
+    listing: Listing = field(default_factory=Listing)
 
 
 @dataclass(frozen=True)

@@ -168,7 +168,8 @@ class ArchivePipeline:
 
 def _download_failure(error: Exception, maxsize: int) -> str:
     text = str(error)
-    if "maxsize" in text.lower() or "larger than" in text.lower() or error.__class__.__name__ == "DownloadCancelledError":
+    if ("maxsize" in text.lower() or "larger than" in text.lower()
+            or error.__class__.__name__ == "DownloadCancelledError"):
         limit = f"{maxsize >> 20} MB" if maxsize >= 1 << 20 else f"{maxsize} byte"
         return f"larger than the {limit} limit (ZWGK_ATTACHMENT_MAXSIZE)"
     return f"{error.__class__.__name__}: {text}" if text else error.__class__.__name__

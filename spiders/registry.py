@@ -10,7 +10,10 @@ from pathlib import Path
 
 from cssselect import GenericTranslator, SelectorError
 
-from archive.config import read_toml
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 BUNDLED_SOURCES = Path(__file__).with_name("sources.toml")
 
@@ -49,7 +52,12 @@ def sources_path(path: str | Path | None = None) -> Path:
 def load_sources(path: str | Path | None = None) -> dict[str, SourceConfig]:
     """Read the registry, checking every entry."""
     file = sources_path(path)
-    data = read_toml(file, RegistryError, "sources file")
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as problem:
+        raise RegistryError(f"cannot read sources file {file}: {problem.strerror}") from problem
+    except tomllib.TOMLDecodeError as problem:
+        raise RegistryError(f"{file}: {problem}") from problem
     return {key: _source(file, key, entry) for key, entry in data.items()}
 
 

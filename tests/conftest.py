@@ -219,8 +219,7 @@ def working_directory(path: Path) -> Iterator[None]:
 
 
 def crawl(site: FixtureSite, db_url: str, *args: str) -> Result:
-    result = run_zwgk("crawl", *args, *FAST_CRAWL, "--db", db_url, host_map=site.host_map_json)
-    return result
+    return run_zwgk("crawl", *args, *FAST_CRAWL, "--db", db_url, host_map=site.host_map_json)
 
 
 def summary_row(result: Result, source: str) -> dict[str, str]:
@@ -230,5 +229,5 @@ def summary_row(result: Result, source: str) -> dict[str, str]:
     for line in lines[1:]:
         cells = line.split()
         if cells and cells[0] == source:
-            return dict(zip(header, cells))
+            return dict(zip(header, cells, strict=False))
     raise AssertionError(f"no summary line for {source} in:\n{result.stdout}\n{result.stderr}")

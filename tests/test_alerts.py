@@ -129,7 +129,7 @@ def test_a_gained_notice_reaches_the_webhook_and_the_mailbox_once(site: FixtureS
 
     url = publish_in_traditional(site, row)
     gained = crawl(site, db_url, "shanghai")
-    assert gained.returncode == 0 and "1" == gained.stdout.split("\n")[1].split()[3]  # one new notice
+    assert gained.returncode == 0 and gained.stdout.split("\n")[1].split()[3] == "1"  # one new notice
     sent = run_zwgk("alerts", "run", "--db", db_url)
     assert sent.returncode == 0 and "sent 2" in sent.stdout, sent.stdout + sent.stderr
 
@@ -251,7 +251,8 @@ def test_rules_are_checked_when_added(sqlite_url: str) -> None:
         alerts.add("ok", "公路", ["json://127.0.0.1:1/x"])
     assert "S3cret" not in masked("json://user:S3cretPassw0rd@127.0.0.1:1/x")
     assert run_zwgk("alerts", "remove", "missing", "--db", sqlite_url).returncode == 1
-    assert run_zwgk("alerts", "add", "x", "--query", "公路", "--notify", "nonsense://", "--db", sqlite_url).returncode == 1
+    added = run_zwgk("alerts", "add", "x", "--query", "公路", "--notify", "nonsense://", "--db", sqlite_url)
+    assert added.returncode == 1
 
 
 def test_an_event_committed_late_with_a_smaller_id_is_still_planned_once(db_url: str) -> None:
@@ -259,7 +260,8 @@ def test_an_event_committed_late_with_a_smaller_id_is_still_planned_once(db_url:
 
     archive = open_archive(db_url)
     archive.ensure_source("shanghai", "上海市交通委员会", HOST, "shanghai_ivs")
-    first = archive.save_notice("shanghai", "https://jtw.sh.gov.cn/a.html", {"title": "公路", "body": "公路", "body_original": "公路"}, "a")
+    first = archive.save_notice("shanghai", "https://jtw.sh.gov.cn/a.html",
+                                {"title": "公路", "body": "公路", "body_original": "公路"}, "a")
     alerts = Alerts(archive, notify=lambda url, title, body: None)
     alerts.add("roads", "公路", ["json://127.0.0.1:1/x"], backfill=True)
     assert alerts.plan() == 1

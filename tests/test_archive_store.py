@@ -19,7 +19,7 @@ PAGE = """<html><head><meta name="PubDate" content="2024-05-16 10:30:00"><title>
 <tr><td>文件编号:</td><td>沪交办〔2024〕323 号</td><td>公开类别:</td><td>主动公开</td></tr></table>
 <p>委机关各处室,委属各单位:</p><p>{body}</p></div>
 <div class="footer">欢迎访问!你是第<span id="count">{count}</span>位访问者 Copyright 网站标识码3100000121</div>
-</body></html>"""
+</body></html>"""  # noqa: E501 (a page as published)
 
 
 def page(body: str = "现予印发,请遵照执行。", count: int = 100, clock: str = "2024-05-16 10:00",

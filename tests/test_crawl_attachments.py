@@ -83,7 +83,7 @@ def test_hostile_attachments_are_recorded_and_the_crawl_finishes(site: FixtureSi
         "big.txt": (b"x" * 3_000_000, "larger than"),
     }
     manifest = site.manifest(HOST)
-    for notice, (name, (data, _)) in zip(manifest, hostile.items()):
+    for notice, (name, (data, _)) in zip(manifest, hostile.items(), strict=False):
         path = f"/cmsres/00/hostile/{name}"
         (site.root / HOST / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
         (site.root / HOST / path.lstrip("/")).write_bytes(data)
@@ -93,7 +93,7 @@ def test_hostile_attachments_are_recorded_and_the_crawl_finishes(site: FixtureSi
     row = summary_row(result, "shanghai")
     assert (row["status"], row["new"]) == ("completed", str(len(manifest))), result.stderr
     records = {r["url"]: r for r in map(json.loads, run_zwgk("export", "--db", sqlite_url).stdout.splitlines())}
-    for notice, (name, (_, reason)) in zip(manifest, hostile.items()):
+    for notice, (name, (_, reason)) in zip(manifest, hostile.items(), strict=False):
         [attachment] = records[notice["url"]]["attachments"]
         assert attachment["text"] is None and reason in attachment["error"], (name, attachment["error"])
 

@@ -8,7 +8,7 @@ import pytest
 
 from crawler.extract.docnumber import canonical_doc_number
 from crawler.extract.normalise import normalise_text
-from tests.conftest import FixtureSite, crawl, run_zwgk, corpus_path, summary_row
+from tests.conftest import FixtureSite, corpus_path, crawl, run_zwgk, summary_row
 
 # End to end (crawl processes, fixture servers): left out by `pytest -m "not slow"`.
 pytestmark = pytest.mark.slow
@@ -88,7 +88,8 @@ def test_xiangtan_seed_002_gbk_without_charset(site: FixtureSite, db_url: str) -
     # The catalogue's index, then the first API page of each category that holds posts, then the portal.
     ("guangzhou", ["/jtj.gz.gov.cn/gkmlpt/index", "/jtj.gz.gov.cn/gkmlpt/api/all/2650?page=1&sid=200029",
                    "/jtj.gz.gov.cn/gkmlpt/api/all/2651?page=1&sid=200029", "/jtj.gz.gov.cn/zwgg/tzgg/index.html"]),
-    ("shanwei", ["/www.shanwei.gov.cn/swjtj/gkmlpt/index", "/www.shanwei.gov.cn/swjtj/gkmlpt/api/all/3001?page=1&sid=757",
+    ("shanwei", ["/www.shanwei.gov.cn/swjtj/gkmlpt/index",
+                 "/www.shanwei.gov.cn/swjtj/gkmlpt/api/all/3001?page=1&sid=757",
                  "/www.shanwei.gov.cn/swjtj/gkmlpt/api/all/3002?page=1&sid=757"]),
 ])
 def test_unchanged_recrawl_stops_at_the_first_list_page(site: FixtureSite, sqlite_url: str, source: str,

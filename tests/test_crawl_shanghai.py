@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, FixtureSite, crawl, run_zwgk, corpus_path, summary_row
+from tests.conftest import ROOT, FixtureSite, corpus_path, crawl, run_zwgk, summary_row
 
 # End to end (crawl processes, fixture servers): left out by `pytest -m "not slow"`.
 pytestmark = pytest.mark.slow

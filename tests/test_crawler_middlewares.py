@@ -8,7 +8,11 @@ from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
 from crawler.middlewares import (
-    ORIGINAL_URL, RETRY_DELAY, BackoffRetryMiddleware, HostMapMiddleware, ResponseEncodingMiddleware,
+    ORIGINAL_URL,
+    RETRY_DELAY,
+    BackoffRetryMiddleware,
+    HostMapMiddleware,
+    ResponseEncodingMiddleware,
     parse_host_map,
 )
 

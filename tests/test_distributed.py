@@ -232,7 +232,7 @@ def test_workers_share_the_crawls_a_clustered_scheduler_starts(
         harvester.archive.close()
         for worker in workers:
             worker.terminate()
-    results = [(worker.wait(timeout=240), "", output.text()) for worker, output in zip(workers, outputs)]
+    results = [(worker.wait(timeout=240), "", output.text()) for worker, output in zip(workers, outputs, strict=True)]
     assert [code for code, _, _ in results] == [0, 0], results
     joined = [stderr for _, _, stderr in results if "guangzhou: joined run" in stderr]
     assert joined, results

@@ -200,7 +200,8 @@ def test_impossible_chinese_dates_are_not_dates() -> None:
 def test_time_and_source_lines_inside_the_notice_text_are_not_metadata() -> None:
     from crawler.extract import extract_notice
 
-    paragraphs = "".join(f"<p>第{n}条 各单位应当按照本通知要求认真组织实施，确保各项工作落到实处。</p>" for n in range(12))
+    paragraph = "各单位应当按照本通知要求认真组织实施，确保各项工作落到实处。"
+    paragraphs = "".join(f"<p>第{n}条 {paragraph}</p>" for n in range(12))
     page = (f"<html><head><meta name='PubDate' content='2024-05-16 10:30'></head><body><article>"
             f"<h1>关于举办培训班的通知</h1><p>一、时间：2024年7月1日</p><p>三、来源：各区交通部门</p>{paragraphs}"
             f"</article></body></html>")

@@ -37,9 +37,9 @@ def make_docx() -> bytes:
     document = docx.Document()
     document.add_paragraph("关于印发2024年政务公开工作要点的通知")
     table = document.add_table(rows=2, cols=3)
-    for cell, text in zip(table.rows[0].cells, ["序号", "工作任务", "牵头处室"]):
+    for cell, text in zip(table.rows[0].cells, ["序号", "工作任务", "牵头处室"], strict=True):
         cell.text = text
-    for cell, text in zip(table.rows[1].cells, ["1", "做好政策解读", "办公室"]):
+    for cell, text in zip(table.rows[1].cells, ["1", "做好政策解读", "办公室"], strict=True):
         cell.text = text
     buffer = io.BytesIO()
     document.save(buffer)
@@ -120,7 +120,8 @@ def test_zip_holding_a_docx_with_a_gbk_member_name() -> None:
 
 
 def test_gbk_text_file() -> None:
-    assert extract_file_text("局属各单位：现将有关事项通知如下。".encode("gbk"), "说明.txt").text == "局属各单位：现将有关事项通知如下。"
+    text = "局属各单位：现将有关事项通知如下。"
+    assert extract_file_text(text.encode("gbk"), "说明.txt").text == text
 
 
 def test_old_word_without_a_converter_says_so(monkeypatch) -> None:

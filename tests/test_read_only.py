@@ -60,7 +60,8 @@ def test_no_request_can_write_to_the_archive(db_url: str) -> None:
     app = create_app(db_url=db_url)
     counts = row_counts(app.state.archive)
     routes = ["/", "/?q=公路", "/?q=公路&source=shanghai&all_versions=true", f"/notices/{document_id}",
-              f"/notices/{document_id}?version=1", f"/notices/{document_id}/diff", f"/notices/{document_id}/diff?a=1&b=2",
+              f"/notices/{document_id}?version=1", f"/notices/{document_id}/diff",
+              f"/notices/{document_id}/diff?a=1&b=2",
               f"/attachments/{attachment_id}", "/search.csv?q=公路", "/search.jsonl", "/feed.atom?q=公路",
               "/alerts/roads.atom", "/api/search?q=公路", f"/api/notices/{document_id}",
               f"/api/notices/{document_id}/diff", "/openapi.json", "/api/docs"]

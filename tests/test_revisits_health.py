@@ -124,7 +124,8 @@ def test_a_removed_notice_is_gone_after_two_checks_and_restored_when_back(site: 
     assert document.status == "gone"
     assert [e.kind for e in archive.events(document.id)] == ["new", "gone"]
     assert document.version_count == 1 and document.versions[0].body, "a gone notice keeps its versions"
-    exported = {json.loads(line)["url"]: json.loads(line) for line in run_zwgk("export", "--db", sqlite_url).stdout.splitlines()}
+    lines = run_zwgk("export", "--db", sqlite_url).stdout.splitlines()
+    exported = {json.loads(line)["url"]: json.loads(line) for line in lines}
     assert exported[removed]["status"] == "gone"
 
     crawl(site, sqlite_url, "shanghai", "--revisit")  # still gone: no second event

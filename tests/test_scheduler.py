@@ -237,8 +237,8 @@ def scheduler_process(db_url: str, sources: str, config: str, site: FixtureSite,
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "ZWGK_HOST_MAP": site.host_map_json}
     env.pop("ZWGK_DB", None)
     args = [arg for setting in (*FAST_SETTINGS, *settings) for arg in ("-s", setting)]
-    return subprocess.Popen([sys.executable, "scheduler.py", "--db", db_url, "--sources", sources, "--config", config, *args],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [sys.executable, "scheduler.py", "--db", db_url, "--sources", sources, "--config", config, *args]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def store_missed_jobs(db_url: str, sources: str) -> None:

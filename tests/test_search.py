@@ -40,7 +40,8 @@ def corpus(db_url: str):
         for version in range(2 if number % 4 == 0 else 1):
             fields = {
                 "title": random_text(rng, 12) + DOC_TYPES[number % 3], "body": random_text(rng, 150),
-                "body_original": "", "doc_number": f"沪交办〔{2020 + number % 5}〕{number}号" if number % 5 == 0 else None,
+                "body_original": "",
+                "doc_number": f"沪交办〔{2020 + number % 5}〕{number}号" if number % 5 == 0 else None,
                 "doc_number_prefix": "沪交办" if number % 5 == 0 else None, "doc_type": DOC_TYPES[number % 3],
                 "issuer": "上海市交通委员会" if number % 2 == 0 else "云南省交通运输厅",
                 "published_at": f"{2020 + number % 5}-0{1 + number % 9}-1{number % 10}",
@@ -105,7 +106,7 @@ def test_and_or_not_and_phrases_combine_like_sets(corpus) -> None:
 
 
 def test_filters_and_facets(corpus) -> None:
-    archive, texts = corpus
+    archive, _ = corpus
     everything = found(archive, "公")
     assert found(archive, "公", source="yunnan") == found(archive, "公 source:yunnan") < everything
     assert found(archive, "公", doc_type="批复") and found(archive, "公", doc_type="批复") < everything
@@ -146,7 +147,8 @@ def test_all_versions_finds_what_only_an_old_version_held(corpus) -> None:
 def test_a_character_is_found_whatever_its_neighbours(corpus) -> None:
     archive, _ = corpus
     saved = archive.save_notice("shanghai", "https://shanghai.example/notice/qianlong.html",
-                                {"title": "乾隆年間檔案", "body": "請瞭解乾隆年間的驛道。", "body_original": ""}, "qianlong")
+                                {"title": "乾隆年間檔案", "body": "請瞭解乾隆年間的驛道。", "body_original": ""},
+                                "qianlong")
     for needle in ("乾", "乾隆", "瞭", "瞭解", "驿道", "檔案", "档案"):
         assert saved.document_id in found(archive, needle), needle
 
@@ -161,7 +163,7 @@ def test_bad_queries_say_why() -> None:
 
 
 def test_search_from_the_command_line(corpus, db_url: str) -> None:
-    archive, texts = corpus
+    _, texts = corpus
     result = run_zwgk("search", "公路", "-收费", "--json", "--limit", "3", "--db", db_url)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -173,7 +175,7 @@ def test_search_from_the_command_line(corpus, db_url: str) -> None:
 
 
 def test_exports_take_the_query_and_filters(corpus, db_url: str, tmp_path) -> None:
-    archive, texts = corpus
+    archive, _ = corpus
     expected = found(archive, "公路", source="shanghai")
     lines = run_zwgk("export", "-q", "公路", "--source", "shanghai", "--db", db_url).stdout.splitlines()
     assert {json.loads(line)["document_id"] for line in lines} == expected
@@ -197,7 +199,8 @@ def test_parquet_and_excel_csv_hold_the_same_records_as_json_lines(corpus, db_ur
     assert run_zwgk("export", "--format", "parquet", "--db", db_url).returncode == 2  # needs -o
 
     excel = tmp_path / "all.csv"
-    assert run_zwgk("export", "--format", "csv", "--bom", "--all-versions", "-o", str(excel), "--db", db_url).returncode == 0
+    exported = run_zwgk("export", "--format", "csv", "--bom", "--all-versions", "-o", str(excel), "--db", db_url)
+    assert exported.returncode == 0
     raw = excel.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbfsource,url,title")
     rows = list(csv.DictReader(excel.open(encoding="utf-8-sig", newline="")))

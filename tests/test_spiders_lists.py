@@ -307,10 +307,12 @@ def portal_rows(number: int) -> list[tuple[str, str, str]]:
 
 @pytest.mark.parametrize(("name", "first", "last", "next_url"), [
     ("index.html", ("post_8459600", "广州市交通运输局关于133路等3条公交线路优化调整的通告", "2024-10-29"),
-     ("post_8420675", "广州市交通运输局关于印发《广州市水路客运管理办法》的通知", "2023-05-29"), f"{PORTAL}index_2.html"),
+     ("post_8420675", "广州市交通运输局关于印发《广州市水路客运管理办法》的通知", "2023-05-29"),
+     f"{PORTAL}index_2.html"),
     ("index_2.html", ("post_8415800", "广州市交通运输局关于内环路地铁站点施工期间交通组织调整的通告", "2023-03-25"),
      ("post_8394275", "广州市交通运输局局属事业单位2022年公开招聘工作人员公告", "2022-06-11"), f"{PORTAL}index_3.html"),
-    ("index_3.html", ("post_8392925", "广州市交通运输局关于拟认定2022年度交通运输行业平安工地示范项目的公示", "2022-05-24"),
+    ("index_3.html",
+     ("post_8392925", "广州市交通运输局关于拟认定2022年度交通运输行业平安工地示范项目的公示", "2022-05-24"),
      ("post_8390525", "广州市交通运输局关于广州大道北桥梁检测期间交通组织调整的通告", "2022-04-22"), None),
 ], ids=["index.html", "index_2.html", "index_3.html"])
 def test_portal_rows_lead_to_the_catalogue_view_of_each_post(spider_for, name: str, first: tuple[str, str, str],
@@ -413,7 +415,7 @@ BROKEN_HTML = [
 ]
 BROKEN_API = {
     "cut off": fixture_file(f"{GZ_API}/2650?page=1&sid=200029").read_bytes()[:2000],
-    "error page": "<html><body><h1>502 Bad Gateway</h1></body></html>".encode(),
+    "error page": b"<html><body><h1>502 Bad Gateway</h1></body></html>",
     "no articles": b'{"classify": null, "total": 0, "articles": null}',
     "empty": b"",
 }

@@ -59,7 +59,7 @@ def masked(url: str) -> str:
     if not PLACEHOLDER.search(url):
         try:
             plugin = apprise.Apprise.instantiate(url)
-        except Exception:  # noqa: BLE001 - a URL Apprise cannot read is shown by its scheme alone
+        except Exception:
             plugin = None
         if not plugin:
             return url.split("://", 1)[0] + "://…"

@@ -12,6 +12,7 @@ is marked sent at once (only a crash between the send and the mark repeats one).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -176,7 +177,8 @@ class Alerts:
         with self.archive.session() as session:
             due = session.execute(
                 select(AlertDelivery.id, AlertDelivery.rule_id, AlertDelivery.channel, AlertDelivery.event_id)
-                .where(AlertDelivery.status != "sent", due_now | (AlertDelivery.status == "failed") if retry_now else due_now)
+                .where(AlertDelivery.status != "sent",
+                       due_now | (AlertDelivery.status == "failed") if retry_now else due_now)
                 .order_by(AlertDelivery.rule_id, AlertDelivery.channel, AlertDelivery.event_id)).all()
             rules = {rule.id: rule for rule in session.scalars(select(AlertRule))}
         groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
@@ -194,7 +196,7 @@ class Alerts:
                     error = self.notify(expand(rule.channels[channel], self.settings.secrets), title, body)
                 except AlertError as missing:
                     error = str(missing)
-                except Exception as unexpected:  # noqa: BLE001 - one channel's failure never stops the others
+                except Exception as unexpected:
                     error = f"{unexpected.__class__.__name__}: {unexpected}"
                 if error:
                     error = self.scrub(error, rule.channels[channel])
@@ -208,10 +210,8 @@ class Alerts:
     def scrub(self, text: str, channel: str) -> str:
         """Take every secret of a channel out of a text (an error may quote it in any form)."""
         secrets = [self.settings.secrets.get(name, os.environ.get(name)) for name in PLACEHOLDER.findall(channel)]
-        try:
+        with contextlib.suppress(AlertError):
             secrets.append(expand(channel, self.settings.secrets))
-        except AlertError:
-            pass
         parts = urlsplit(channel)
         secrets += [parts.password, *(value for _, value in parse_qsl(parts.query)), *parts.path.split("/")]
         for secret in sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True):

@@ -87,7 +87,7 @@ def diff_lines(old: str, new: str, context: int = 2) -> list[Line]:
                 continue
             removed, added = a[i1:i2], b[j1:j2]
             if tag == "replace" and len(removed) == len(added):
-                for before, after in zip(removed, added):
+                for before, after in zip(removed, added, strict=True):
                     old_parts, new_parts = _inline(before, after)
                     lines += [Line("-", before, old_parts), Line("+", after, new_parts)]
             else:

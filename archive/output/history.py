@@ -14,7 +14,7 @@ def notice_history(document: Document, events: Sequence[Event]) -> dict[str, obj
     lines of text it added and removed (None for the first), and ``events`` (its events) with their time."""
     records = [export_record(document.source.key, document, version) for version in document.versions]
     versions = []
-    for previous, record in zip([None, *records], records):
+    for previous, record in zip([None, *records], records, strict=False):
         change = diff_records(previous, record) if previous else None
         versions.append({"version": record["version"], "seen_at": record["version_seen_at"], "title": record["title"],
                          "content_hash": record["content_hash"],

@@ -7,7 +7,7 @@ snippets, facets); ``index``: the per-version index that searches use;
 
 from .index import FTS_TABLE, create_index_structures, index_existing_versions, index_version, version_parts
 from .query import FILTERS, SORTS, Query, QueryError, parse_query
-from .searcher import Hit, SearchResult, Searcher
+from .searcher import Hit, Searcher, SearchResult
 
-__all__ = ["FILTERS", "FTS_TABLE", "SORTS", "Hit", "Query", "QueryError", "SearchResult", "Searcher", "create_index_structures",
-           "index_existing_versions", "index_version", "parse_query", "version_parts"]
+__all__ = ["FILTERS", "FTS_TABLE", "SORTS", "Hit", "Query", "QueryError", "SearchResult", "Searcher",
+           "create_index_structures", "index_existing_versions", "index_version", "parse_query", "version_parts"]

@@ -32,6 +32,7 @@ from .index import FTS_TABLE
 from .query import SORTS, AllOf, AnyOf, Not, Query, QueryError, Term
 from .textindex import normalise_for_search, run_tokens, runs
 
+
 @dataclass(frozen=True)
 class Hit:
     document_id: int
@@ -54,7 +55,7 @@ class Hit:
         for start, end in self.highlights:
             pieces += [(self.snippet[last:start], False), (self.snippet[start:end], True)]
             last = end
-        return [piece for piece in pieces + [(self.snippet[last:], False)] if piece[0]]
+        return [piece for piece in [*pieces, (self.snippet[last:], False)] if piece[0]]
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,8 @@ class Searcher:
             self.select_versions(Version, Document.version_count, Document.url, Source.key, SearchText.text)
             .where(*where).order_by(*self._order(query, sort)).limit(limit).offset(offset)).all()
         terms = query.terms()
-        hits = [_hit(version, versions, url, key, normalised, terms) for version, versions, url, key, normalised in rows]
+        hits = [_hit(version, versions, url, key, normalised, terms)
+                for version, versions, url, key, normalised in rows]
         return SearchResult(total, hits, self._facets(where) if facets else {})
 
     def _order(self, query: Query, sort: str) -> list:

@@ -176,7 +176,8 @@ def create_app(archive: Archive | None = None, db_url: str | None = None) -> Fas
         document = notice_or_404(document_id)
         shown = document_record(document, version)
         return page(request, "notice.html", document=document, record=shown,
-                    attachment_ids=[a.id for v in document.versions if v.number == shown["version"] for a in v.attachments])
+                    attachment_ids=[a.id for v in document.versions if v.number == shown["version"]
+                                    for a in v.attachments])
 
     @app.get("/notices/{document_id}/diff", response_class=HTMLResponse, include_in_schema=False)
     def diff_page(request: Request, document_id: RowId, a: int | None = None, b: int | None = None) -> HTMLResponse:
@@ -276,5 +277,5 @@ def _attachment_disposition(name: str, url: str) -> str:
     suffix = PurePosixPath(urlsplit(url).path).suffix
     filename = name if name.lower().endswith(suffix.lower()) else name + suffix
     filename = filename.replace("/", "_").replace("\\", "_") or "attachment"
-    fallback = "".join(c if c.isascii() and c.isalnum() or c in "._-" else "_" for c in filename)
+    fallback = "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in filename)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"

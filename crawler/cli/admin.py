@@ -7,8 +7,19 @@ from contextlib import contextmanager
 
 import click
 
-from .common import (archive_errors, check_redis, config_option, db_option, echo_json, json_option,
-                     open_archive_or_fail, settings_option, shared_redis, sources_option, usage_errors)
+from .common import (
+    archive_errors,
+    check_redis,
+    config_option,
+    db_option,
+    echo_json,
+    json_option,
+    open_archive_or_fail,
+    settings_option,
+    shared_redis,
+    sources_option,
+    usage_errors,
+)
 
 
 @click.command()

@@ -6,8 +6,17 @@ import sys
 
 import click
 
-from .common import (archive_errors, config_option, db_option, echo_json, filter_options, json_option,
-                     open_archive_or_fail, parse_search, usage_errors)
+from .common import (
+    archive_errors,
+    config_option,
+    db_option,
+    echo_json,
+    filter_options,
+    json_option,
+    open_archive_or_fail,
+    parse_search,
+    usage_errors,
+)
 
 
 @click.group()
@@ -163,7 +172,8 @@ def alerts_log(name: str | None, limit: int, as_json: bool, db_url: str | None) 
         echo_json(rows)
         return
     for row in rows:
-        when = f"sent {row['sent_at']}" if row["status"] == "sent" else f"{row['status']}, next try {row['next_attempt_at']}"
+        when = (f"sent {row['sent_at']}" if row["status"] == "sent"
+                else f"{row['status']}, next try {row['next_attempt_at']}")
         click.echo(f"{row['id']:>6} {row['rule']:<14} {row['event']:<8} {when}  {row['channel']}  {row['title'] or ''}")
         if row["error"]:
             click.echo(f"{'':>6} {row['error']}")

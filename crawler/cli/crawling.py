@@ -7,8 +7,19 @@ from typing import IO
 
 import click
 
-from .common import (REDIS_HELP, check_redis, choose_sources, db_option, echo_json, load_registry,
-                     open_archive_or_fail, settings_option, shared_redis, sources_option, usage_errors)
+from .common import (
+    REDIS_HELP,
+    check_redis,
+    choose_sources,
+    db_option,
+    echo_json,
+    load_registry,
+    open_archive_or_fail,
+    settings_option,
+    shared_redis,
+    sources_option,
+    usage_errors,
+)
 
 
 @click.command()

@@ -8,8 +8,18 @@ import sys
 
 import click
 
-from .common import (archive_errors, db_option, echo_json, filter_options, find_or_fail, json_option,
-                     load_registry, open_archive_or_fail, parse_search, sources_option)
+from .common import (
+    archive_errors,
+    db_option,
+    echo_json,
+    filter_options,
+    find_or_fail,
+    json_option,
+    load_registry,
+    open_archive_or_fail,
+    parse_search,
+    sources_option,
+)
 
 
 @click.command(context_settings={"ignore_unknown_options": True})  # lets `-收费` through as a NOT term
@@ -144,7 +154,8 @@ def show(document: str, version_number: int | None, as_json: bool, db_url: str |
     click.echo("")
     click.echo("versions:")
     for version in found.versions:
-        click.echo(f"  {version.number:>3}  {china_time(version.seen_at)}  {version.content_hash[:12]}  {version.title or ''}")
+        seen = china_time(version.seen_at)
+        click.echo(f"  {version.number:>3}  {seen}  {version.content_hash[:12]}  {version.title or ''}")
 
 
 @click.command()

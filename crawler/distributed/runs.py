@@ -25,7 +25,8 @@ class SharedRunRecorder(RunRecorder):
     def from_crawler(cls, crawler: Crawler) -> SharedRunRecorder:
         shared = SharedCrawl.of(crawler)
         if shared is None:
-            raise RuntimeError("SharedRunRecorder records only the runs of `zwgk crawl --distributed` and `zwgk worker`")
+            raise RuntimeError(
+                "SharedRunRecorder records only the runs of `zwgk crawl --distributed` and `zwgk worker`")
         recorder = cls(crawler, shared)
         recorder.connect_signals()
         return recorder

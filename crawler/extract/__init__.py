@@ -13,6 +13,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+from lxml import html
+
 from .attachments import ATTACHMENT_BLOCKS, AttachmentLink, find_attachments
 from .body import (
     container_text,
@@ -139,7 +141,8 @@ def extract_notice(
         page_labels = read_labelled_fields(element_text(tree.body, "\t"))
         if container is None:
             # The body is still in the page: its 时间：/来源： lines are notice text, not metadata.
-            page_labels = [item for item in page_labels if not (item.field in WEAK_FIELDS and item.value in body_original)]
+            page_labels = [item for item in page_labels
+                           if not (item.field in WEAK_FIELDS and item.value in body_original)]
         labelled += page_labels
     body_labels = read_labelled_fields(body_original, " | ")
 
@@ -180,7 +183,7 @@ def complete_from_attachments(notice: Notice, texts: Sequence[str]) -> None:
             return
 
 
-def _title_element(tree, selectors: tuple[str, ...]):
+def _title_element(tree: html.HtmlElement, selectors: tuple[str, ...]) -> html.HtmlElement | None:
     for selector in (*selectors, *TITLE_SELECTORS):
         for element in tree.cssselect(selector):
             if inline_text(element):
@@ -188,7 +191,7 @@ def _title_element(tree, selectors: tuple[str, ...]):
     return None
 
 
-def _page_title(tree) -> str | None:
+def _page_title(tree: html.HtmlElement) -> str | None:
     """The <title> without the site name that follows it (``TITLE_站点名``)."""
     text = tree.findtext(".//title")
     if not text or not text.strip():
@@ -197,7 +200,7 @@ def _page_title(tree) -> str | None:
     return first if len(first.strip()) >= 6 else text
 
 
-def _byline_source(tree) -> str | None:
+def _byline_source(tree: html.HtmlElement) -> str | None:
     for selector in BYLINE_SELECTORS:
         for element in tree.cssselect(selector):
             text = inline_text(element)
@@ -264,5 +267,12 @@ def _published_at(labelled: list[Labelled], meta: dict[str, str], options: Extra
     return None
 
 
-__all__ = ["EXTRACTOR_VERSION", "AttachmentLink", "ExtractOptions", "Notice", "complete_from_attachments",
-           "extract_notice", "WEAK_FIELDS"]
+__all__ = [
+    "EXTRACTOR_VERSION",
+    "WEAK_FIELDS",
+    "AttachmentLink",
+    "ExtractOptions",
+    "Notice",
+    "complete_from_attachments",
+    "extract_notice",
+]

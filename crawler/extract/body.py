@@ -45,7 +45,8 @@ _ADOPTION_NOTE = re.compile(r"^[(（].{0,40}?通过[)）]$")
 _MIN_CONTAINER_TEXT = 20
 
 
-def find_body_container(tree: html.HtmlElement, page_text: str, selectors: tuple[str, ...] = ()) -> html.HtmlElement | None:
+def find_body_container(tree: html.HtmlElement, page_text: str,
+                        selectors: tuple[str, ...] = ()) -> html.HtmlElement | None:
     """Return the element holding the notice text: ``selectors`` first, then the platform containers."""
     for selector in selectors:
         if (found := _first_with_text(tree, selector)) is not None:

@@ -34,12 +34,13 @@ def _chinese_number(text: str) -> int:
     return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[units] if units else 0)
 
 
-def _iso(year: int, month: int, day: int, hour=None, minute=None, second=None) -> str | None:
+def _iso(year: int, month: int, day: int,
+         hour: str | None = None, minute: str | None = None, second: str | None = None) -> str | None:
     try:
         date = dt.date(year, month, day)
     except ValueError:
         return None
-    if hour is None:
+    if hour is None or minute is None:
         return date.isoformat()
     if not (0 <= int(hour) < 24 and 0 <= int(minute) < 60 and (second is None or 0 <= int(second) < 60)):
         return date.isoformat()

@@ -48,10 +48,10 @@ def _is_utf8(data: bytes) -> bool:
 def declared_charsets(data: bytes, content_type: str | None = None) -> list[str]:
     """Return the charsets a response declares: HTTP header first, then <meta>."""
     found = []
-    if content_type and (match := _HEADER_CHARSET.search(content_type)):
-        found.append(match.group(1))
-    if match := _META_CHARSET.search(data[:4096]):
-        found.append(match.group(1).decode("ascii"))
+    if content_type and (header := _HEADER_CHARSET.search(content_type)):
+        found.append(header.group(1))
+    if meta := _META_CHARSET.search(data[:4096]):
+        found.append(meta.group(1).decode("ascii"))
     return found
 
 
@@ -63,14 +63,14 @@ def detect_encoding(data: bytes, content_type: str | None = None) -> str:
     if _is_utf8(data):
         return "utf-8"
     for label in declared_charsets(data, content_type):
-        name = _codec_name(label)
-        if name is None or name == "utf-8" or name in _UNINFORMATIVE:
+        codec = _codec_name(label)
+        if codec is None or codec == "utf-8" or codec in _UNINFORMATIVE:
             continue
         try:
-            data.decode(name)
+            data.decode(codec)
         except UnicodeDecodeError:
             continue
-        return name
+        return codec
     return "gb18030"
 
 

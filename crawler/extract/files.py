@@ -71,7 +71,7 @@ def sniff_format(data: bytes, name: str = "") -> str:
     suffix = PurePosixPath(name.lower()).suffix.lstrip(".")
     if data.startswith(b"%PDF-"):
         return "pdf"
-    if data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"):
+    if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         try:
             names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
         except zipfile.BadZipFile:
@@ -105,7 +105,8 @@ def extract_file_text(data: bytes, name: str = "") -> FileText:
     except MemoryError:
         return FileText(file_format, error="not extracted: reading the file needs more memory than allowed")
     except Exception as error:  # a library meeting a broken file raises anything
-        return FileText(file_format, error=f"not extracted: broken {file_format} file ({error.__class__.__name__}: {error})")
+        problem = f"{error.__class__.__name__}: {error}"
+        return FileText(file_format, error=f"not extracted: broken {file_format} file ({problem})")
     return FileText(file_format, text=tidy_lines(text))
 
 
@@ -203,10 +204,11 @@ def _ofd(data: bytes) -> str:
     archive = _checked_zip(data)
     pages = sorted((n for n in archive.namelist() if re.search(r"Pages/Page_?\d+/Content\.xml$", n, re.I)),
                    key=lambda n: [int(d) for d in re.findall(r"\d+", n)])
-    lines = []
+    lines: list[str] = []
     for page in pages:
         root = etree.fromstring(archive.read(page), parser=etree.XMLParser(resolve_entities=False, no_network=True))
-        lines.extend("".join(node.itertext()) for node in root.iter() if etree.QName(node).localname == "TextCode")
+        lines.extend("".join(map(str, node.itertext()))
+                     for node in root.iter() if etree.QName(node).localname == "TextCode")
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from lxml import etree, html
 
@@ -25,9 +26,9 @@ def parse_html(text: str) -> html.HtmlElement:
     """
     text = _ENCODING_DECLARATION.sub("", text)
     try:
-        root = html.document_fromstring(text)
+        root = cast(html.HtmlElement, html.document_fromstring(text))  # lxml-stubs say _Element
     except etree.ParserError:  # nothing but whitespace, a doctype or comments
-        root = html.document_fromstring("<html><body></body></html>")
+        root = cast(html.HtmlElement, html.document_fromstring("<html><body></body></html>"))
     for sibling in list(root.itersiblings()):
         if isinstance(sibling.tag, str):
             target = root.body if root.body is not None else root
@@ -77,7 +78,7 @@ def _collect(element: etree._Element, parts: list[str], cell_separator: str, inl
 
 
 def _table_text(table: etree._Element, cell_separator: str) -> str:
-    rows = []
+    rows: list[str] = []
     for row in table.iter("tr"):
         if _nearest_table(row) is not table:
             continue

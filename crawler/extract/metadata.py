@@ -70,7 +70,7 @@ def _label_name(raw: str) -> str:
 
 def read_labelled_fields(text: str, cell_separator: str = "\t") -> list[Labelled]:
     """Find every labelled value in ``text`` (lines of cells), in page order."""
-    rows = [[cell for cell in line.split(cell_separator)] for line in text.split("\n")]
+    rows = [line.split(cell_separator) for line in text.split("\n")]
     rows = [[cell for cell in row if cell.strip()] for row in rows]
     rows = [row for row in rows if row]
     found: list[Labelled] = []

@@ -33,7 +33,7 @@ def to_simplified(text: str) -> str:
 
 @lru_cache(maxsize=65536)
 def _simplified_char(char: str) -> str:
-    return _t2s().convert(char)
+    return str(_t2s().convert(char))
 
 
 def to_simplified_by_character(text: str) -> str:

@@ -37,7 +37,8 @@ def extract_file_text_safely(data: bytes, name: str = "", timeout: float = DEFAU
     try:
         if receiver.poll(timeout):
             try:
-                return receiver.recv()
+                result: FileText = receiver.recv()
+                return result
             except EOFError:
                 pass
         else:
@@ -47,4 +48,5 @@ def extract_file_text_safely(data: bytes, name: str = "", timeout: float = DEFAU
         process.join(5)
         receiver.close()
     return FileText(sniff_format(data, name),
-                    error=f"not extracted: the reader died (exit {process.exitcode}; over the {memory >> 20} MB limit?)")
+                    error=f"not extracted: the reader died"
+                          f" (exit {process.exitcode}; over the {memory >> 20} MB limit?)")
