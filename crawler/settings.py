@@ -85,6 +85,8 @@ DOWNLOADER_MIDDLEWARES = {
 }
 ITEM_PIPELINES = {"crawler.pipelines.ArchivePipeline": 300}
 # The run recorder starts and finishes the crawl's run in the archive (crawler.runs).
+# Requests a spider marks DEFER wait until the rest of the crawl is done (a shared crawl's scheduler holds them).
+SPIDER_MIDDLEWARES = {"crawler.deferred.HoldDeferred": 600}
 EXTENSIONS = {"crawler.runs.RunRecorder": 100, "crawler.extensions.CrawlProgress": 500}
 # Seconds between progress lines on stderr while crawling (0 turns them off).
 ZWGK_PROGRESS_INTERVAL = 30.0

@@ -36,6 +36,7 @@ from twisted.internet.error import (
 from twisted.python.failure import Failure
 
 from crawler.items import (
+    DEFER,
     ORIGINAL_URL,
     ROLE,
     WALK,
@@ -133,6 +134,7 @@ class NoticeSpider(scrapy.Spider):
         unknown = [entry for entry in entries if entry.url not in self.known]
         for entry in unknown:
             if self.defer(entry):
+                yield self.detail_request(entry, meta={DEFER: True})
                 continue
             self.known.add(entry.url)
             yield self.detail_request(entry)
@@ -147,8 +149,20 @@ class NoticeSpider(scrapy.Spider):
             self.column_walked(response)
 
     def defer(self, entry: ListEntry) -> bool:
-        """Whether to hold an entry back for now (a platform with a better view of it comes first)."""
+        """Whether to hold an entry back until the rest of the crawl is done (a platform with a
+        better view of it comes first); its request is marked DEFER (crawler.deferred)."""
         return False
+
+    def still_wanted(self, request: scrapy.Request) -> bool:
+        """Whether a held request is still to be fetched when it is let go: not when another
+        list has led to its notice meanwhile."""
+        entry = request.cb_kwargs.get("entry")
+        if entry is None:
+            return True
+        if entry.url in self.known:
+            return False
+        self.known.add(entry.url)
+        return True
 
     def column_walked(self, response: Response) -> None:
         """One list has been walked to its end (or to notices known from such a walk)."""

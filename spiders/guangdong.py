@@ -18,11 +18,9 @@ from collections.abc import Iterable, Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import scrapy
-from scrapy import signals
-from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response
 
-from crawler.items import DEFER, ROLE, WALK
+from crawler.items import ROLE, WALK
 
 from .base import ListEntry, NoticeSpider, next_page_link
 
@@ -41,35 +39,10 @@ class GuangdongSpider(NoticeSpider):
     detail_pattern = r"/content/(?:\d+/\d+/)?post_\d+\.html$"
     portal_rows = "ul.News_list li, .news_list li, ul.ul_art_row li"
 
-    @classmethod
-    def from_crawler(cls, crawler, *args, **kwargs):
-        spider = super().from_crawler(crawler, *args, **kwargs)
-        spider.deferred = []
-        crawler.signals.connect(spider.release_deferred, signal=signals.spider_idle)
-        return spider
-
     def defer(self, entry: ListEntry) -> bool:
         """Portal rows of catalogue posts wait until the catalogue walks are done: the catalogue's
-        list context (the publication time) then always wins, whatever order pages arrive in.
-        A crawl shared by workers holds them in its shared queue (the catalogue's walks may be
-        on other workers); a crawl of its own holds them here until idle."""
-        if not entry.fallback_url:
-            return False
-        if self.settings.getbool("ZWGK_DISTRIBUTED"):
-            self.crawler.engine.crawl(self.detail_request(entry, meta={DEFER: True}))
-        else:
-            self.deferred.append(entry)
-        return True
-
-    def release_deferred(self) -> None:
-        """At idle, fetch the held portal rows whose posts the catalogue did not list."""
-        pending = [entry for entry in self.deferred if entry.url not in self.known]
-        self.deferred = []
-        for entry in pending:
-            self.known.add(entry.url)
-            self.crawler.engine.crawl(self.detail_request(entry))
-        if pending:
-            raise DontCloseSpider
+        list context (the publication time) then always wins, whatever order pages arrive in."""
+        return bool(entry.fallback_url)
 
     def column_requests(self, column: str, walk: str) -> Iterable[scrapy.Request]:
         if urlsplit(column).path.endswith(GKMLPT_INDEX):

@@ -24,7 +24,7 @@ from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
 from crawler.context import open_crawl_archive, plan_crawl
-from crawler.items import ROLE, WALK, WALK_ENDED, FetchErrorItem, walk_stat
+from crawler.items import DEFER, ROLE, WALK, WALK_ENDED, FetchErrorItem, walk_stat
 from crawler.middlewares import ResponseEncodingMiddleware
 from spiders.base import ListEntry, NoticeSpider
 from spiders.loader import spider_class
@@ -334,11 +334,17 @@ def test_portal_rows_lead_to_the_catalogue_view_of_each_post(spider_for, name: s
 
 
 def test_portal_rows_wait_for_the_catalogue(spider_for) -> None:
-    """The catalogue's list context (its publication time) wins: portal rows are not fetched at once."""
+    """The catalogue's list context (its publication time) wins: portal rows are marked to wait until
+    the rest of the crawl is done, and only the next portal page is asked for at once."""
     spider = spider_for("guangzhou")
     url = f"{PORTAL}index.html"
     out = list(spider.parse_list(downloaded(url)))
-    assert [(request.url, request.callback) for request in out] == [(f"{PORTAL}index_2.html", spider.parse_list)]
+    waiting = [request for request in out if request.meta.get(DEFER)]
+    assert [(request.url, request.callback) for request in out if request not in waiting] == [
+        (f"{PORTAL}index_2.html", spider.parse_list)]
+    assert [request.cb_kwargs["entry"].fallback_url for request in waiting] == [
+        row[0] for row in portal_rows(1)]
+    assert all(request.callback == spider.parse_detail for request in waiting)
 
 
 # A list walk through the callback, as the engine drives it
@@ -436,3 +442,15 @@ def test_a_broken_list_page_is_one_error_and_the_end_of_its_walk(spider_for, sou
     assert [(type(item), item.url, item.kind, item.role) for item in out] == [
         (FetchErrorItem, url, "empty-list", "list")]
     assert spider.crawler.stats.get_value(walk_stat(WALK_ENDED, "0")) == 1
+
+
+def test_a_waiting_portal_row_is_dropped_when_the_catalogue_listed_its_post(spider_for) -> None:
+    """When the crawl lets the waiting rows go, a row whose post the catalogue has listed meanwhile
+    (under its own scheme) is not fetched again, and every other row is fetched once."""
+    spider = spider_for("guangzhou")
+    out = list(spider.parse_list(downloaded(f"{PORTAL}index.html")))
+    details = [item for item in out if item.meta.get(DEFER)]
+    listed_by_catalogue, only_on_the_portal = details[0], details[1]
+    spider.known.add(listed_by_catalogue.url.replace("http://", "https://"))  # the catalogue's scheme
+    assert not spider.still_wanted(listed_by_catalogue)
+    assert spider.still_wanted(only_on_the_portal) and not spider.still_wanted(only_on_the_portal)

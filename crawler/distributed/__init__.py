@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from scrapy.settings import Settings
 
+from crawler.deferred import HoldDeferred
 from crawler.runs import RunRecorder
 
 from .runs import SharedRunRecorder
@@ -61,3 +62,4 @@ def shared_crawl_settings(settings: Settings, redis_url: str) -> None:
     settings.set("SCHEDULER", SharedScheduler, priority="cmdline")
     settings.replace_in_component_priority_dict("EXTENSIONS", RunRecorder, SharedRunRecorder)
     settings.set_in_component_priority_dict("SPIDER_MIDDLEWARES", SeededByScheduler, 0)
+    settings.set_in_component_priority_dict("SPIDER_MIDDLEWARES", HoldDeferred, None)  # the scheduler holds them
