@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -178,6 +179,29 @@ class Result:
 
 
 FAST_CRAWL = ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "ZWGK_RETRY_BACKOFF_BASE=0.1"]
+
+
+@pytest.fixture
+def shanghai_archive(site: FixtureSite, sqlite_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``sqlite_url``, holding a first crawl of the pristine Shanghai fixture site, for tests whose
+    subject comes after that crawl. The crawl is made once per test run, shared by pytest-xdist's
+    processes, and copied: its documents, versions, runs and validators are those a crawl of
+    ``site`` would leave (the fixture files keep their bytes and times when copied)."""
+    shared_dir = tmp_path_factory.getbasetemp().parent  # common to pytest-xdist's workers
+    crawled = shared_dir / "shanghai-first-crawl.sqlite3"
+    with open(shared_dir / "shanghai-first-crawl.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not crawled.exists():
+            root = tmp_path_factory.mktemp("shanghai-first-crawl")
+            shutil.copytree(SITES, root / "sites")
+            making = root / "archive.sqlite3"
+            with FixtureServer(root / "sites") as server:
+                result = crawl(FixtureSite(root / "sites", server), f"sqlite:///{making}", "shanghai")
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert not making.with_name(making.name + "-wal").exists(), "the crawl left its archive open"
+            shutil.copyfile(making, crawled)
+    shutil.copyfile(crawled, make_url(sqlite_url).database)
+    return sqlite_url
 
 
 # Commands that run Twisted's reactor (it starts once per process) or a server: a process each.

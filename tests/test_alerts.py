@@ -148,24 +148,23 @@ def test_a_gained_notice_reaches_the_webhook_and_the_mailbox_once(site: FixtureS
 
 
 @pytest.mark.slow
-def test_a_receiver_that_is_down_loses_nothing_and_gets_nothing_twice(site: FixtureSite, sqlite_url: str,
+def test_a_receiver_that_is_down_loses_nothing_and_gets_nothing_twice(site: FixtureSite, shanghai_archive: str,
                                                                       webhook: Webhook) -> None:
-    crawl(site, sqlite_url, "shanghai")
-    add_rule(sqlite_url, "changes", "--query", "source:shanghai", "--changes", "--notify", webhook.url())
+    add_rule(shanghai_archive, "changes", "--query", "source:shanghai", "--changes", "--notify", webhook.url())
     edited = site.manifest(HOST)[2]["url"]
     page = site.path(edited).read_text(encoding="utf-8")
     site.replace_text(edited, page, page.replace("</p>", "</p><p>本批复自印发之日起执行。</p>", 1))
-    crawl(site, sqlite_url, "shanghai", "--revisit")
+    crawl(site, shanghai_archive, "shanghai", "--revisit")
     webhook.stop()
-    down = run_zwgk("alerts", "run", "--db", sqlite_url)
+    down = run_zwgk("alerts", "run", "--db", shanghai_archive)
     assert down.returncode == 1 and "failed 1" in down.stdout
-    log = json.loads(run_zwgk("alerts", "log", "--json", "--db", sqlite_url).stdout)
+    log = json.loads(run_zwgk("alerts", "log", "--json", "--db", shanghai_archive).stdout)
     assert [(entry["status"], entry["attempts"]) for entry in log] == [("failed", 1)] and log[0]["error"]
-    waiting = run_zwgk("alerts", "run", "--db", sqlite_url)  # still backing off: not tried again yet
+    waiting = run_zwgk("alerts", "run", "--db", shanghai_archive)  # still backing off: not tried again yet
     assert "sent 0, failed 0" in waiting.stdout
 
     webhook.start()
-    archive = open_archive(sqlite_url)
+    archive = open_archive(shanghai_archive)
     report = Alerts(archive).run(now=dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=6))
     assert (report.sent, report.failed) == (1, 0)
     [(_, message)] = webhook.received
@@ -176,15 +175,15 @@ def test_a_receiver_that_is_down_loses_nothing_and_gets_nothing_twice(site: Fixt
 
 
 @pytest.mark.slow
-def test_one_channel_down_does_not_hold_back_another(site: FixtureSite, sqlite_url: str, webhook: Webhook) -> None:
-    crawl(site, sqlite_url, "shanghai")
+def test_one_channel_down_does_not_hold_back_another(site: FixtureSite, shanghai_archive: str,
+                                                     webhook: Webhook) -> None:
     dead = f"json://127.0.0.1:{free_port()}/nobody"
-    add_rule(sqlite_url, "both", "--query", "批复", "--backfill", "--digest", "--notify", dead,
+    add_rule(shanghai_archive, "both", "--query", "批复", "--backfill", "--digest", "--notify", dead,
              "--notify", webhook.url())
-    result = run_zwgk("alerts", "run", "--db", sqlite_url)
+    result = run_zwgk("alerts", "run", "--db", shanghai_archive)
     assert result.returncode == 1 and "failed" in result.stdout
     [(_, digest)] = webhook.received  # one digest message for every matching notice
-    matching = json.loads(run_zwgk("search", "批复", "--json", "--db", sqlite_url).stdout)["total"]
+    matching = json.loads(run_zwgk("search", "批复", "--json", "--db", shanghai_archive).stdout)["total"]
     assert digest["title"] == f"[zwgk] both：{matching} 条" and matching > 1
     assert digest["message"].count("原文：") == matching
 
@@ -201,35 +200,33 @@ def test_operators_hear_of_a_broken_source(sqlite_url: str, webhook: Webhook) ->
 
 
 @pytest.mark.slow
-def test_secrets_come_from_the_environment_and_are_never_shown(site: FixtureSite, sqlite_url: str,
+def test_secrets_come_from_the_environment_and_are_never_shown(site: FixtureSite, shanghai_archive: str,
                                                                webhook: Webhook, tmp_path) -> None:
-    crawl(site, sqlite_url, "shanghai")
-    add_rule(sqlite_url, "secret", "--query", "批复", "--backfill",
+    add_rule(shanghai_archive, "secret", "--query", "批复", "--backfill",
              "--notify", f"json://127.0.0.1:{webhook.port}/" + "${HOOK_TOKEN}")
-    add_rule(sqlite_url, "literal", "--query", "批复", "--notify",
+    add_rule(shanghai_archive, "literal", "--query", "批复", "--notify",
              f"json://zwgk:S3cretPassw0rd@127.0.0.1:{webhook.port}/literal")
-    missing = run_zwgk("alerts", "run", "--db", sqlite_url)
+    missing = run_zwgk("alerts", "run", "--db", shanghai_archive)
     assert "HOOK_TOKEN" in missing.stderr and "failed" in missing.stdout  # kept until the secret is set
     config = tmp_path / "zwgk.toml"
     config.write_text('[secrets]\nHOOK_TOKEN = "t0ken-from-config"\n', encoding="utf-8")
-    waiting = run_zwgk("alerts", "run", "--config", str(config), "--db", sqlite_url)
+    waiting = run_zwgk("alerts", "run", "--config", str(config), "--db", shanghai_archive)
     assert "sent 0, failed 0" in waiting.stdout  # the failed deliveries back off
-    delivered = run_zwgk("alerts", "run", "--retry-now", "--config", str(config), "--db", sqlite_url)
+    delivered = run_zwgk("alerts", "run", "--retry-now", "--config", str(config), "--db", shanghai_archive)
     assert delivered.returncode == 0 and "failed 0" in delivered.stdout
     assert webhook.received and {path for path, _ in webhook.received} == {"/t0ken-from-config"}
-    listed = run_zwgk("alerts", "list", "--db", sqlite_url).stdout
-    log = run_zwgk("alerts", "log", "--db", sqlite_url).stdout
-    exported = run_zwgk("export", "--db", sqlite_url).stdout
+    listed = run_zwgk("alerts", "list", "--db", shanghai_archive).stdout
+    log = run_zwgk("alerts", "log", "--db", shanghai_archive).stdout
+    exported = run_zwgk("export", "--db", shanghai_archive).stdout
     for shown in (listed, log, exported):
         assert "S3cretPassw0rd" not in shown and "t0ken-from-config" not in shown
     assert "${HOOK_TOKEN}" in listed
 
 
 @pytest.mark.slow
-def test_the_feed_lists_matching_notices_newest_first(site: FixtureSite, sqlite_url: str) -> None:
-    crawl(site, sqlite_url, "shanghai")
-    add_rule(sqlite_url, "notices", "--query", "通知", "--notify", "json://127.0.0.1:1/unused")
-    result = run_zwgk("alerts", "feed", "notices", "--db", sqlite_url)
+def test_the_feed_lists_matching_notices_newest_first(site: FixtureSite, shanghai_archive: str) -> None:
+    add_rule(shanghai_archive, "notices", "--query", "通知", "--notify", "json://127.0.0.1:1/unused")
+    result = run_zwgk("alerts", "feed", "notices", "--db", shanghai_archive)
     feed = feedparser.parse(result.stdout.encode())
     assert not feed.bozo and feed.entries
     assert all("通知" in entry.title for entry in feed.entries)

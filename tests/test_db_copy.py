@@ -45,7 +45,6 @@ def test_copy_to_postgresql_and_back_gives_identical_exports(site: FixtureSite, 
     assert crawl(site, postgres_url, "shanghai", "--full").returncode == 0
 
 
-def test_copy_refuses_a_target_that_holds_notices(site: FixtureSite, sqlite_url: str, tmp_path) -> None:
-    crawl(site, sqlite_url, "shanghai")
-    refused = run_zwgk("db", "copy", "--to", sqlite_url, "--db", sqlite_url)
+def test_copy_refuses_a_target_that_holds_notices(site: FixtureSite, shanghai_archive: str, tmp_path) -> None:
+    refused = run_zwgk("db", "copy", "--to", shanghai_archive, "--db", shanghai_archive)
     assert refused.returncode == 1 and "already holds data" in refused.stderr

@@ -33,29 +33,28 @@ def test_fields_and_attachment_texts_are_compared() -> None:
 
 
 @pytest.mark.slow
-def test_history_and_diff_of_an_edited_notice(site: FixtureSite, sqlite_url: str) -> None:
+def test_history_and_diff_of_an_edited_notice(site: FixtureSite, shanghai_archive: str) -> None:
     notice = site.manifest(HOST)[3]
-    crawl(site, sqlite_url, "shanghai")
     path = site.path(notice["url"])
     page = path.read_text(encoding="utf-8")
     marker = "</p>"
     edited = page.replace(marker, "</p><p>新增一段：自发布之日起施行。</p>", 1)
     assert edited != page
     site.replace_text(notice["url"], page, edited)
-    assert crawl(site, sqlite_url, "shanghai", "--revisit").returncode == 0
+    assert crawl(site, shanghai_archive, "shanghai", "--revisit").returncode == 0
 
-    history = json.loads(run_zwgk("history", notice["url"], "--json", "--db", sqlite_url).stdout)
+    history = json.loads(run_zwgk("history", notice["url"], "--json", "--db", shanghai_archive).stdout)
     assert [v["version"] for v in history["versions"]] == [1, 2]
     assert history["versions"][1]["lines_added"] >= 1 and history["versions"][0]["lines_added"] is None
-    table = run_zwgk("history", str(history["document_id"]), "--db", sqlite_url).stdout
+    table = run_zwgk("history", str(history["document_id"]), "--db", shanghai_archive).stdout
     assert "v1" in table and "v2" in table and "first seen" in table
 
-    shown = run_zwgk("diff", notice["url"], "--db", sqlite_url)
+    shown = run_zwgk("diff", notice["url"], "--db", shanghai_archive)
     assert shown.returncode == 0, shown.stderr
     assert "version 1 → 2" in shown.stdout
     assert any(line.startswith("+ ") and "新增一段" in line for line in shown.stdout.splitlines())
-    same = run_zwgk("diff", notice["url"], "2", "2", "--db", sqlite_url)
+    same = run_zwgk("diff", notice["url"], "2", "2", "--db", shanghai_archive)
     assert "no difference" in same.stdout
-    assert run_zwgk("diff", notice["url"], "1", "9", "--db", sqlite_url).returncode == 1
-    assert run_zwgk("diff", notice["url"], "1", "--db", sqlite_url).returncode == 2
-    assert run_zwgk("history", "https://jtw.sh.gov.cn/none.html", "--db", sqlite_url).returncode == 1
+    assert run_zwgk("diff", notice["url"], "1", "9", "--db", shanghai_archive).returncode == 1
+    assert run_zwgk("diff", notice["url"], "1", "--db", shanghai_archive).returncode == 2
+    assert run_zwgk("history", "https://jtw.sh.gov.cn/none.html", "--db", shanghai_archive).returncode == 1

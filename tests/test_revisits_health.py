@@ -86,53 +86,52 @@ def test_a_new_notice_is_due_again_the_next_day(site: FixtureSite, sqlite_url: s
 # Re-checks against the fixture
 
 @pytest.mark.slow
-def test_a_crawl_rechecks_the_due_notices_only(site: FixtureSite, sqlite_url: str) -> None:
-    crawl(site, sqlite_url, "shanghai")
+def test_a_crawl_rechecks_the_due_notices_only(site: FixtureSite, shanghai_archive: str) -> None:
     notices = [n["url"] for n in site.manifest(HOST)]
     due, edited = notices[20:23], notices[21]
-    make_due(sqlite_url, due)
+    make_due(shanghai_archive, due)
     site.replace_text(edited, "。", "。（已修订）")
     site.server.clear_log()
-    result = crawl(site, sqlite_url, "shanghai")
+    result = crawl(site, shanghai_archive, "shanghai")
     assert result.returncode == 0, result.stderr
     assert sorted(detail_requests(site)) == sorted(fixture_path(url) for url in due)
     statuses = {record.path: record.status for record in site.server.requests}
     assert [statuses[fixture_path(url)] for url in due] == [304, 200, 304]
     row = summary_row(result, "shanghai")
     assert (row["new"], row["changed"], row["unchanged"]) == ("0", "1", "2")
-    after = documents(sqlite_url)
+    after = documents(shanghai_archive)
     assert [after[url].version_count for url in due] == [1, 2, 1]
     for url in due:
         assert after[url].next_check_at > utcnow() + dt.timedelta(hours=23)
 
 
 @pytest.mark.slow
-def test_a_removed_notice_is_gone_after_two_checks_and_restored_when_back(site: FixtureSite, sqlite_url: str) -> None:
-    crawl(site, sqlite_url, "shanghai")
+def test_a_removed_notice_is_gone_after_two_checks_and_restored_when_back(site: FixtureSite,
+                                                                        shanghai_archive: str) -> None:
     removed = site.manifest(HOST)[5]["url"]
     site.server.set_status(fixture_path(removed), 404)
-    first = crawl(site, sqlite_url, "shanghai", "--revisit")
+    first = crawl(site, shanghai_archive, "shanghai", "--revisit")
     assert first.returncode == 0 and summary_row(first, "shanghai")["errors"] == "0"
-    archive = open_archive(sqlite_url)
+    archive = open_archive(shanghai_archive)
     document = archive.find_document(removed)
     assert (document.status, document.missing_checks) == ("active", 1)
     assert [e.kind for e in archive.events(document.id)] == ["new"]
 
     site.server.set_status(fixture_path(removed), 410)
-    crawl(site, sqlite_url, "shanghai", "--revisit")
+    crawl(site, shanghai_archive, "shanghai", "--revisit")
     document = archive.find_document(removed)
     assert document.status == "gone"
     assert [e.kind for e in archive.events(document.id)] == ["new", "gone"]
     assert document.version_count == 1 and document.versions[0].body, "a gone notice keeps its versions"
-    lines = run_zwgk("export", "--db", sqlite_url).stdout.splitlines()
+    lines = run_zwgk("export", "--db", shanghai_archive).stdout.splitlines()
     exported = {json.loads(line)["url"]: json.loads(line) for line in lines}
     assert exported[removed]["status"] == "gone"
 
-    crawl(site, sqlite_url, "shanghai", "--revisit")  # still gone: no second event
+    crawl(site, shanghai_archive, "shanghai", "--revisit")  # still gone: no second event
     assert [e.kind for e in archive.events(document.id)] == ["new", "gone"]
 
     site.server.clear_status()
-    back = crawl(site, sqlite_url, "shanghai", "--revisit")
+    back = crawl(site, shanghai_archive, "shanghai", "--revisit")
     assert back.returncode == 0
     document = archive.find_document(removed)
     assert (document.status, document.missing_checks, document.version_count) == ("active", 0, 1)
@@ -140,16 +139,15 @@ def test_a_removed_notice_is_gone_after_two_checks_and_restored_when_back(site: 
 
 
 @pytest.mark.slow
-def test_one_missing_answer_between_good_ones_is_not_gone(site: FixtureSite, sqlite_url: str) -> None:
-    crawl(site, sqlite_url, "shanghai")
+def test_one_missing_answer_between_good_ones_is_not_gone(site: FixtureSite, shanghai_archive: str) -> None:
     flaky = site.manifest(HOST)[7]["url"]
     for status in (404, None, 404):
         if status:
             site.server.set_status(fixture_path(flaky), status)
         else:
             site.server.clear_status()
-        crawl(site, sqlite_url, "shanghai", "--revisit")
-    assert open_archive(sqlite_url).find_document(flaky).status == "active"
+        crawl(site, shanghai_archive, "shanghai", "--revisit")
+    assert open_archive(shanghai_archive).find_document(flaky).status == "active"
 
 
 # Locks, signals, run records
