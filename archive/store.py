@@ -33,7 +33,7 @@ from .models import (
     Version,
     utcnow,
 )
-from .records import export_record
+from .records import ExportRecord, export_record
 from .revisits import GONE_AFTER_MISSING_CHECKS, RevisitPolicy
 from .search import Query, Searcher, SearchResult, index_version, version_parts
 from .urls import canonical_url
@@ -535,7 +535,7 @@ class Archive:
             return list(session.scalars(query))
 
     def iter_records(self, all_versions: bool = False, search: Query | None = None,
-                     batch: int = 500) -> Iterator[dict[str, object]]:
+                     batch: int = 500) -> Iterator[ExportRecord]:
         """Export records: each document's latest version, or every version, oldest document first;
         with ``search``, only those matching it. Rows are read in batches: memory stays flat."""
         with self.session() as session:
