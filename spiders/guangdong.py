@@ -40,6 +40,7 @@ class GuangdongSpider(NoticeSpider):
     platform = "guangdong"
     detail_pattern = r"/content/(?:\d+/\d+/)?post_\d+\.html$"
     portal_rows = "ul.News_list li, .news_list li, ul.ul_art_row li"
+    deferred: list[ListEntry]  # portal rows held back until idle (set in from_crawler)
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
