@@ -8,7 +8,7 @@ restored; raw pages keep the response bytes once per sha256.
 from __future__ import annotations
 
 import datetime as dt
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -21,10 +21,12 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -42,14 +44,14 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     impl = DateTime
     cache_ok = True
 
-    def process_bind_param(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the archive")
         return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
-    def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         return value.replace(tzinfo=dt.timezone.utc) if value is not None else None
 
 
@@ -63,6 +65,8 @@ def utcnow() -> dt.datetime:
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[type, object]] = {dt.datetime: UTCDateTime(), dict: JSON}
+    if TYPE_CHECKING:  # every model is declared with __tablename__, so mapped to a Table
+        __table__: ClassVar[Table]
 
 
 class Source(Base):
@@ -108,7 +112,7 @@ class Document(Base):
     listed_title: Mapped[str | None] = mapped_column(Text)
     listed_date: Mapped[str | None] = mapped_column(Text)
     # [url, name] pairs of the files a list API names, which the page itself may not link.
-    listed_attachments: Mapped[list | None] = mapped_column(JSON)
+    listed_attachments: Mapped[list[list[str]] | None] = mapped_column(JSON)
     # When the revisit policy next re-checks the notice (None: at the next crawl).
     next_check_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     # Consecutive re-checks answered 404/410; two make the notice "gone".
@@ -267,7 +271,7 @@ class AlertRule(Base):
     changes: Mapped[bool] = mapped_column(Boolean, default=False)
     digest: Mapped[bool] = mapped_column(Boolean, default=False)
     # Apprise URLs as given: ${NAME} parts are filled from the environment or [secrets] when sending.
-    channels: Mapped[list] = mapped_column(JSON)
+    channels: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # A rule fires only for events after this one (0 with --backfill).
     start_event_id: Mapped[int] = mapped_column(Integer, default=0)

@@ -33,7 +33,7 @@ from .models import (
     Version,
     utcnow,
 )
-from .records import export_record
+from .records import ExportRecord, export_record
 from .revisits import GONE_AFTER_MISSING_CHECKS, RevisitPolicy
 from .search import Query, Searcher, SearchResult, index_version, version_parts
 from .urls import canonical_url
@@ -178,7 +178,7 @@ class Archive:
     def finish_run(self, run_id: int, status: str, counts: Mapping[str, int], message: str | None = None,
                    walked_to_end: bool = False) -> None:
         with self._sessions.begin() as session:
-            run = session.get(CrawlRun, run_id)
+            run = session.get_one(CrawlRun, run_id)
             run.status, run.message, run.finished_at = status, message, utcnow()
             run.walked_to_end = walked_to_end
             for name in ("pages", "new", "changed", "unchanged", "not_modified", "errors", "incomplete"):
@@ -300,8 +300,8 @@ class Archive:
                 "source_id": source_id, "canonical_url": canonical, "url": url, "first_seen": seen_at,
                 "last_seen": seen_at, "last_changed": seen_at, "version_count": 0, "status": "active",
                 "missing_checks": 0})
-            document = session.scalar(select(Document).where(Document.canonical_url == canonical)
-                                      .with_for_update())
+            document = session.execute(select(Document).where(Document.canonical_url == canonical)
+                                       .with_for_update()).scalar_one()
             document.url = url
             kept = _listing(document).updated_by(listing)
             document.listed_title, document.listed_date = kept.title, kept.date
@@ -426,8 +426,8 @@ class Archive:
             rows = session.execute(query).all()
         for version_id, source_key, document, raw_sha256 in rows:
             with self.session() as session:
-                page = session.get(RawPage, raw_sha256)
-                files = {a.url: (a.sha256, zlib.decompress(session.get(RawPage, a.sha256).compressed))
+                page = session.get_one(RawPage, raw_sha256)
+                files = {a.url: (a.sha256, zlib.decompress(session.get_one(RawPage, a.sha256).compressed))
                          for a in session.scalars(select(Attachment).where(Attachment.version_id == version_id))
                          if a.sha256}
                 yield StoredNotice(version_id, source_key, document.url,
@@ -441,7 +441,7 @@ class Archive:
         Returns whether anything differed.
         """
         with self._sessions.begin() as session:
-            version = session.get(Version, version_id)
+            version = session.get_one(Version, version_id)
             old = ({name: getattr(version, name) for name in VERSION_FIELDS}, version.content_hash,
                    [(a.url, a.name, a.sha256, a.format, a.text, a.error) for a in version.attachments])
             for name in VERSION_FIELDS:
@@ -535,7 +535,7 @@ class Archive:
             return list(session.scalars(query))
 
     def iter_records(self, all_versions: bool = False, search: Query | None = None,
-                     batch: int = 500) -> Iterator[dict[str, object]]:
+                     batch: int = 500) -> Iterator[ExportRecord]:
         """Export records: each document's latest version, or every version, oldest document first;
         with ``search``, only those matching it. Rows are read in batches: memory stays flat."""
         with self.session() as session:

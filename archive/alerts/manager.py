@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ..errors import AlertError
 from ..leases import Lease, LeaseTaken
@@ -158,7 +159,7 @@ class Alerts:
         return planned
 
     @staticmethod
-    def _matching_events(session, searcher: Searcher, rule: AlertRule, newest: int) -> list[int]:
+    def _matching_events(session: Session, searcher: Searcher, rule: AlertRule, newest: int) -> list[int]:
         unseen = Event.id > rule.last_event_id
         if rule.planned_at is not None:
             unseen |= Event.at >= rule.planned_at - LOOK_BACK
@@ -242,19 +243,19 @@ class Alerts:
 
     def _describe(self, event_id: int) -> tuple[str, str]:
         with self.archive.session() as session:
-            event = session.get(Event, event_id)
+            event = session.get_one(Event, event_id)
             if event.document_id is None:
-                source = session.get(Source, event.source_id)
+                source = session.get_one(Source, event.source_id)
                 label = "来源异常" if event.kind == "source_broken" else "来源恢复"
                 return f"[zwgk] {label}：{source.name}（{source.key}）", event.message or ""
-            document = session.get(Document, event.document_id)
-            version = session.get(Version, event.version_id)
+            document = session.get_one(Document, event.document_id)
+            version = session.get_one(Version, event.version_id)
             record = export_record(document.source.key, document, version)
             source_name = document.source.name
             previous = None
             if event.kind == "changed" and version.number > 1:
-                older = session.scalar(select(Version).where(Version.document_id == document.id,
-                                                             Version.number == version.number - 1))
+                older = session.execute(select(Version).where(Version.document_id == document.id,
+                                                              Version.number == version.number - 1)).scalar_one()
                 previous = export_record(document.source.key, document, older)
         label = {"new": "新文件", "changed": "文件更新"}.get(event.kind, event.kind)
         lines = [record["title"] or record["url"],
@@ -273,7 +274,7 @@ class Alerts:
 
     # Looking back
 
-    def log(self, name: str | None = None, limit: int = 50) -> list[dict]:
+    def log(self, name: str | None = None, limit: int = 50) -> list[dict[str, object]]:
         with self.archive.session() as session:
             query = (select(AlertDelivery, AlertRule, Event.kind, Version.title)
                      .join(AlertRule, AlertDelivery.rule_id == AlertRule.id)

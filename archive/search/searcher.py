@@ -9,6 +9,7 @@ itself is checked.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -31,6 +32,16 @@ from ..models import CHINA_TIME, Document, SearchText, Source, Version
 from .index import FTS_TABLE
 from .query import SORTS, AllOf, AnyOf, Not, Query, QueryError, Term
 from .textindex import normalise_for_search, run_tokens, runs
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from sqlalchemy import Select
+    from sqlalchemy.sql import roles
+    from sqlalchemy.sql._typing import _ColumnExpressionOrStrLabelArgument, _ColumnsClauseArgument
+    from typing_extensions import Unpack
+
+    OrderBy = _ColumnExpressionOrStrLabelArgument[Any] | roles.OrderByRole  # what Select.order_by takes
 
 
 @dataclass(frozen=True)
@@ -130,7 +141,7 @@ class Searcher:
             where.append(Version.published_at < _after(filters["to"]))
         return where
 
-    def select_versions(self, *columns):
+    def select_versions(self, *columns: _ColumnsClauseArgument[Any]) -> Select[Unpack[tuple[Any, ...]]]:
         """A select over versions joined with their document, source and search text."""
         return (select(*columns).select_from(Version)
                 .join(Document, Version.document_id == Document.id).join(Source, Document.source_id == Source.id)
@@ -139,7 +150,7 @@ class Searcher:
     def search(self, query: Query, all_versions: bool = False, sort: str = "relevance", limit: int = 20,
                offset: int = 0, facets: bool = True) -> SearchResult:
         where = self.where(query, all_versions)
-        total = self.session.scalar(self.select_versions(func.count()).where(*where))
+        total = self.session.execute(self.select_versions(func.count()).where(*where)).scalar_one()
         rows = self.session.execute(
             self.select_versions(Version, Document.version_count, Document.url, Source.key, SearchText.text)
             .where(*where).order_by(*self._order(query, sort)).limit(limit).offset(offset)).all()
@@ -148,17 +159,17 @@ class Searcher:
                 for version, versions, url, key, normalised in rows]
         return SearchResult(total, hits, self._facets(where) if facets else {})
 
-    def _order(self, query: Query, sort: str) -> list:
+    def _order(self, query: Query, sort: str) -> list[OrderBy]:
         if sort not in SORTS:
             raise QueryError(f"sort by one of {', '.join(SORTS)}, not {sort!r}")
-        newest = [desc(func.coalesce(Version.published_at, "")), desc(Version.id)]
+        newest: list[OrderBy] = [desc(func.coalesce(Version.published_at, "")), desc(Version.id)]
         if sort == "oldest":
             return [case((Version.published_at.is_(None), 1), else_=0), Version.published_at, Version.id]
         if sort == "date" or not query.terms():
             return newest
         # Relevance: how often the terms occur, per thousand characters of the text.
         length = func.length(SearchText.text) + 1000
-        counts = literal(0)
+        counts: ColumnElement[Any] = literal(0)
         for term in query.terms():
             counts = counts + _occurrences(term)
         return [desc(counts * 1000.0 / length), *newest]
@@ -174,7 +185,7 @@ class Searcher:
         return result
 
 
-def _occurrences(term: str) -> ColumnElement:
+def _occurrences(term: str) -> ColumnElement[float | Decimal]:
     """How many times ``term`` occurs in the text (length arithmetic, the same on both backends)."""
     return ((func.length(SearchText.text) - func.length(func.replace(SearchText.text, term, "")))
             / max(len(term), 1))

@@ -38,7 +38,8 @@ def archive_errors() -> Iterator[None]:
         yield
     except ArchiveError as error:
         failure = click.ClickException(str(error))
-        failure.exit_code = error.exit_code
+        # click types exit_code as a ClassVar, but reads it from the instance: this one error's code.
+        failure.exit_code = error.exit_code  # type: ignore[misc]
         raise failure from error
     except OperationalError as error:
         raise click.ClickException(f"cannot open the archive: {first_line(error)}") from error

@@ -212,8 +212,9 @@ def diff(document: str, versions: tuple[int, ...], context: int, as_json: bool, 
     found = find_or_fail(open_archive_or_fail(db_url, read_only=True), document)
     if len(versions) not in (0, 2):
         raise click.UsageError("give two version numbers, or none for the last two")
+    given: tuple[int | None, ...] = versions or (None, None)  # None, None: the last two
     with archive_errors():
-        change = diff_versions(found, *versions, context=context)
+        change = diff_versions(found, given[0], given[1], context=context)
     old, new = change.old_number, change.new_number
     if as_json:
         echo_json({"old": old, "new": new, "fields": [{"name": n, "old": a, "new": b} for n, a, b in change.fields],
