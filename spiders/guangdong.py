@@ -38,7 +38,6 @@ class GuangdongSpider(NoticeSpider):
     platform = "guangdong"
     detail_pattern = r"/content/(?:\d+/\d+/)?post_\d+\.html$"
     portal_rows = "ul.News_list li, .news_list li, ul.ul_art_row li"
-    deferred: list[ListEntry]  # portal rows held back until idle (set in from_crawler)
 
     def defer(self, entry: ListEntry) -> bool:
         """Portal rows of catalogue posts wait until the catalogue walks are done: the catalogue's
