@@ -20,9 +20,9 @@ from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 
 from archive import Archive, open_archive
+from archive.crawls import Revisit
 from archive.models import utcnow
 from archive.revisits import DUE_SLACK, RevisitPolicy
-from archive.store import Revisit
 from archive.urls import canonical_url
 from spiders.registry import SourceConfig
 
