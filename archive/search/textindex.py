@@ -16,7 +16,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from crawler.extract.normalise import to_simplified_by_character
+from crawler.extract.normalise import strip_control_characters, to_simplified_by_character
 
 # A run: letters and digits of any script, without the underscore; anything else separates runs.
 _RUN = re.compile(r"[^\W_]+")
@@ -24,8 +24,9 @@ _SPACES = re.compile(r"\s+")
 
 
 def normalise_for_search(text: str) -> str:
-    """The form both indexed text and queries take."""
-    return _SPACES.sub(" ", to_simplified_by_character(unicodedata.normalize("NFKC", text)).casefold()).strip()
+    """The form both indexed text and queries take (no NUL or control characters: PostgreSQL refuses NUL)."""
+    folded = to_simplified_by_character(unicodedata.normalize("NFKC", strip_control_characters(text))).casefold()
+    return _SPACES.sub(" ", folded).strip()
 
 
 def runs(normalised: str) -> list[str]:
