@@ -20,6 +20,18 @@ EXPORT_FIELDS = (
 )
 
 
+# The archive keeps every text whole (export gives it back as stored); where a text is shown
+# (web pages, the terminal) a title or metadata value is cut to this many characters.
+MAX_SHOWN_CHARS = 300
+
+
+def shorten(text: str | None, limit: int = MAX_SHOWN_CHARS) -> str | None:
+    """``text`` cut to at most ``limit`` characters, ending in … where it was cut."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit - 1] + "…"
+
+
 class NoSuchVersion(ArchiveError):
     """A version number a document does not have."""
 

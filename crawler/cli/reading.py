@@ -137,7 +137,7 @@ def export(fmt: str, all_versions: bool, query: str, filters: dict[str, str | No
 @db_option
 def show(document: str, version_number: int | None, as_json: bool, db_url: str | None) -> None:
     """Show a notice (by URL or document id): its fields, its text and its versions."""
-    from archive.records import china_time, document_record
+    from archive.records import china_time, document_record, shorten
 
     found = find_or_fail(open_archive_or_fail(db_url, read_only=True), document)
     with archive_errors():
@@ -147,7 +147,7 @@ def show(document: str, version_number: int | None, as_json: bool, db_url: str |
         return
     for name in ("title", "source", "url", "doc_number", "index_number", "issuer", "written_date",
                  "published_at", "disclosure", "doc_type", "first_seen", "last_changed"):
-        echo(f"{name:>13}: {record[name] if record[name] is not None else '—'}")
+        echo(f"{name:>13}: {shorten(record[name]) if record[name] is not None else '—'}")
     echo(f"{'version':>13}: {record['version']} of {found.version_count}")
     echo("")
     echo(record["body"])
@@ -159,7 +159,7 @@ def show(document: str, version_number: int | None, as_json: bool, db_url: str |
     echo("versions:")
     for version in found.versions:
         seen = china_time(version.seen_at)
-        echo(f"  {version.number:>3}  {seen}  {version.content_hash[:12]}  {version.title or ''}")
+        echo(f"  {version.number:>3}  {seen}  {version.content_hash[:12]}  {shorten(version.title) or ''}")
 
 
 @click.command()
@@ -174,6 +174,7 @@ def history(document: str, as_json: bool, db_url: str | None) -> None:
     themselves. Events (gone, restored) are listed with their time.
     """
     from archive.output.history import notice_history
+    from archive.records import shorten
 
     archive = open_archive_or_fail(db_url, read_only=True)
     found = find_or_fail(archive, document)
@@ -189,7 +190,8 @@ def history(document: str, as_json: bool, db_url: str | None) -> None:
         else:
             fields = ", ".join(row["changed_fields"])
             what = f"+{row['lines_added']} −{row['lines_removed']} lines" + (f"; {fields}" if fields else "")
-        echo(f"  v{row['version']:<3} {row['seen_at']}  {row['content_hash'][:12]}  {what}  {row['title'] or ''}")
+        title = shorten(row["title"]) or ""
+        echo(f"  v{row['version']:<3} {row['seen_at']}  {row['content_hash'][:12]}  {what}  {title}")
     for event in history["events"]:
         if event["kind"] in ("gone", "restored"):
             echo(f"  {event['kind']:<7} {event['at']}")
