@@ -95,3 +95,10 @@ def test_show_search_and_history_print_no_escape_sequence(sqlite_url: str) -> No
         assert result.returncode == 0, result.stderr
         assert not any(char in result.stdout for char in CONTROL), result.stdout
     assert "关于公路养护的通知" in outputs[0].stdout and "第一段文字红色。" in outputs[0].stdout
+
+
+def test_terminal_safe_removes_whole_sequences_and_keeps_text() -> None:
+    from crawler.cli.common import terminal_safe
+
+    hostile = "标题\x1b[2J\x1b[1;31m红\x1b[0m\x1b]0;title\x07\x1b]8;;http://x\x1b\\链接\x9b31m\r覆盖\x00\t列\n行"
+    assert terminal_safe(hostile) == "标题红链接覆盖\t列\n行"
