@@ -86,6 +86,21 @@ def test_a_zip_whose_directory_lies_about_sizes_is_refused() -> None:
     assert result.text is None and "declares more data than the file holds" in result.error
 
 
+def test_a_member_larger_than_declared_is_read_no_further_than_declared() -> None:
+    from tests.test_extract_files import zipped
+
+    data = bytearray(zipped({"a.txt": b"0" * (50 * 1024 * 1024)}))
+    directory = data.rindex(b"PK\x01\x02")
+    data[directory + 24:directory + 28] = (1000).to_bytes(4, "little")  # uncompressed size, as declared
+    data[22:26] = (1000).to_bytes(4, "little")  # and in the local header
+    tracemalloc.start()
+    result = extract_file_text(bytes(data), "附件.zip")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert result.text is None and "more than the 1000 bytes its directory declares" in result.error
+    assert peak < 20 * 1024 * 1024, peak
+
+
 def test_ordinary_office_files_still_read() -> None:
     assert "做好政策解读" in extract_file_text(make_docx(), "要点.docx").text
     assert "公开重大建设项目信息" in extract_file_text(make_xlsx(), "分工表.xlsx").text
