@@ -263,12 +263,13 @@ def _checked_zip(data: bytes) -> zipfile.ZipFile:
         if info.file_size > max(SMALL_MEMBER_BYTES, MAX_COMPRESSION_RATIO * info.compress_size):
             raise ExtractionError(f"not extracted: {info.filename} would unpack to {info.file_size} bytes from"
                                   f" {info.compress_size} (ratio over {MAX_COMPRESSION_RATIO}: a zip bomb?)")
-        if _real_size(data, info) > info.file_size:
-            raise ExtractionError(f"not extracted: {info.filename} unpacks to more than the {info.file_size} bytes"
-                                  f" its directory declares (a zip bomb?)")
     unpacked = sum(info.file_size for info in infos)
     if unpacked > MAX_UNPACKED_BYTES or unpacked > MAX_COMPRESSION_RATIO * max(len(data), 1) + SMALL_MEMBER_BYTES:
         raise ExtractionError(f"not extracted: the archive would unpack to {unpacked} bytes (a zip bomb?)")
+    for info in infos:
+        if _real_size(data, info) > info.file_size:
+            raise ExtractionError(f"not extracted: {info.filename} unpacks to more than the {info.file_size} bytes"
+                                  f" its directory declares (a zip bomb?)")
     return archive
 
 
