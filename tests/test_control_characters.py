@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
 from archive import open_archive
 from archive.models import Attachment, Version
 from archive.search.query import parse_query
 from archive.store import AttachmentFile
+from archive.web.app import create_app
 from tests.conftest import run_zwgk
 from tests.test_archive_store import URL, page, save
 
@@ -48,6 +50,9 @@ def test_a_notice_holding_nul_and_escapes_is_archived_alike_on_both_backends(sql
             raw_sha256 = session.scalar(text("SELECT raw_sha256 FROM versions"))
         assert b"\x00" in archive.raw_page(raw_sha256), "the raw page keeps its bytes"
         archive.close()
+        with TestClient(create_app(db_url=url)) as client:
+            answer = client.get("/api/search", params={"q": "公\x00路"})
+        assert answer.status_code == 200 and answer.json()["total"] == 1, (url, answer.text)
 
 
 def test_the_archive_drops_control_characters_from_any_caller(db_url: str) -> None:
