@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from crawler.extract.normalise import strip_control_characters
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -53,6 +55,21 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
     def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         return value.replace(tzinfo=dt.timezone.utc) if value is not None else None
+
+
+class CrawledText(TypeDecorator[str]):
+    """Text that came from the web: NUL, control characters and lone surrogates are dropped on the way in.
+
+    Extraction already removes them; this keeps every caller (a copy from an older
+    archive, a re-extraction, a test) from storing what PostgreSQL refuses and SQLite
+    accepts, so both backends hold the same text.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return strip_control_characters(value) if isinstance(value, str) else value
 
 
 CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
@@ -109,7 +126,7 @@ class Document(Base):
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     # What the list page said of the notice, kept so a re-check reads the page in the same context.
-    listed_title: Mapped[str | None] = mapped_column(Text)
+    listed_title: Mapped[str | None] = mapped_column(CrawledText)
     listed_date: Mapped[str | None] = mapped_column(Text)
     # [url, name] pairs of the files a list API names, which the page itself may not link.
     listed_attachments: Mapped[list[list[str]] | None] = mapped_column(JSON)
@@ -136,23 +153,23 @@ class Version(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     raw_sha256: Mapped[str | None] = mapped_column(ForeignKey("raw_pages.sha256"))
     extractor_version: Mapped[str] = mapped_column(String(16))
-    title: Mapped[str | None] = mapped_column(Text)
-    doc_number: Mapped[str | None] = mapped_column(Text, index=True)
-    doc_number_prefix: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(CrawledText)
+    doc_number: Mapped[str | None] = mapped_column(CrawledText, index=True)
+    doc_number_prefix: Mapped[str | None] = mapped_column(CrawledText)
     doc_number_year: Mapped[int | None] = mapped_column(Integer)
     doc_number_serial: Mapped[int | None] = mapped_column(Integer)
-    index_number: Mapped[str | None] = mapped_column(Text)
-    issuer: Mapped[str | None] = mapped_column(Text)
+    index_number: Mapped[str | None] = mapped_column(CrawledText)
+    issuer: Mapped[str | None] = mapped_column(CrawledText)
     written_date: Mapped[str | None] = mapped_column(String(10))
     published_at: Mapped[str | None] = mapped_column(String(19), index=True)
-    disclosure: Mapped[str | None] = mapped_column(Text)
-    doc_type: Mapped[str | None] = mapped_column(Text)
-    topic: Mapped[str | None] = mapped_column(Text)
-    keywords: Mapped[str | None] = mapped_column(Text)
-    column: Mapped[str | None] = mapped_column(Text)
-    site_id_code: Mapped[str | None] = mapped_column(Text)
-    body: Mapped[str] = mapped_column(Text)
-    body_original: Mapped[str] = mapped_column(Text)
+    disclosure: Mapped[str | None] = mapped_column(CrawledText)
+    doc_type: Mapped[str | None] = mapped_column(CrawledText)
+    topic: Mapped[str | None] = mapped_column(CrawledText)
+    keywords: Mapped[str | None] = mapped_column(CrawledText)
+    column: Mapped[str | None] = mapped_column(CrawledText)
+    site_id_code: Mapped[str | None] = mapped_column(CrawledText)
+    body: Mapped[str] = mapped_column(CrawledText)
+    body_original: Mapped[str] = mapped_column(CrawledText)
 
     document: Mapped[Document] = relationship(back_populates="versions")
     attachments: Mapped[list[Attachment]] = relationship(
@@ -170,7 +187,7 @@ class SearchText(Base):
 
     __tablename__ = "search_texts"
     version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), primary_key=True)
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(CrawledText)
 
 
 class Attachment(Base):
@@ -182,13 +199,13 @@ class Attachment(Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     url: Mapped[str] = mapped_column(Text)
-    name: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(CrawledText)
     sha256: Mapped[str | None] = mapped_column(ForeignKey("raw_pages.sha256"), index=True)
     size: Mapped[int | None] = mapped_column(BigInteger)
     content_type: Mapped[str | None] = mapped_column(Text)
     format: Mapped[str | None] = mapped_column(String(16))
-    text: Mapped[str | None] = mapped_column(Text)
-    error: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(CrawledText)
+    error: Mapped[str | None] = mapped_column(CrawledText)
 
     version: Mapped[Version] = relationship(back_populates="attachments")
 
@@ -228,7 +245,7 @@ class CrawlError(Base):
     url: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(16), default="detail")
     kind: Mapped[str] = mapped_column(String(64))
-    message: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(CrawledText)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

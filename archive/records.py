@@ -7,7 +7,7 @@ records, so a field is named, ordered and formatted (dates in China time) once.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TypedDict
+from typing import TypedDict, overload
 
 from .errors import ArchiveError
 from .models import CHINA_TIME, CrawlRun, Document, Version
@@ -76,6 +76,24 @@ class RunRecord(TypedDict):
     status: str
     problem: str | None
     message: str | None
+
+
+# The archive keeps every text whole (export gives it back as stored); where a text is shown
+# (web pages, the terminal) a title or metadata value is cut to this many characters.
+MAX_SHOWN_CHARS = 300
+
+
+@overload
+def shorten(text: str, limit: int = ...) -> str: ...
+@overload
+def shorten(text: None, limit: int = ...) -> None: ...
+@overload
+def shorten(text: str | None, limit: int = ...) -> str | None: ...
+def shorten(text: str | None, limit: int = MAX_SHOWN_CHARS) -> str | None:
+    """``text`` cut to at most ``limit`` characters, ending in … where it was cut."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit - 1] + "…"
 
 
 class NoSuchVersion(ArchiveError):

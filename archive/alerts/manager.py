@@ -31,7 +31,7 @@ from ..leases import Lease, LeaseTaken
 from ..models import AlertDelivery, AlertRule, Document, Event, Source, Version, utcnow
 from ..output.diff import diff_records
 from ..output.feeds import atom_feed
-from ..records import export_record
+from ..records import export_record, shorten
 from ..search import QueryError, Searcher, parse_query
 from ..store import Archive
 from .channels import PLACEHOLDER, AlertSettings, Notifier, apprise_notify, expand, masked
@@ -47,6 +47,13 @@ BACKOFF_FIRST = dt.timedelta(minutes=5)
 BACKOFF_MAX = dt.timedelta(hours=6)
 SUMMARY_LINES = 5
 DIGEST_SIZE = 50  # notices in one digest message; more make several
+# A message is bounded before Apprise formats it: e-mail header folding is quadratic in the
+# subject's length (a 16k-character title took 7 s, a 1 MB one never finished), and Apprise
+# writes the subject as one quoted-printable line (9 bytes a Chinese character) that SMTP's
+# 998-byte line limit refuses past about 105 characters.
+MAX_MESSAGE_TITLE = 100
+MAX_MESSAGE_LINE = 500  # one line of a message: a notice's title, a changed field
+MAX_MESSAGE_TEXT = 20_000
 _INSERT_CHUNK = 1000
 
 
@@ -236,10 +243,12 @@ class Alerts:
         """The title and text of one message: one event, or a digest of several."""
         entries = [self._describe(event_id) for event_id in event_ids]
         if len(entries) == 1:
-            return entries[0]
-        title = f"[zwgk] {rule.name}：{len(entries)} 条"
-        return title, "\n\n".join(f"{number}. {entry_title}\n{text}"
-                                  for number, (entry_title, text) in enumerate(entries, 1))
+            title, text = entries[0]
+        else:
+            title = f"[zwgk] {rule.name}：{len(entries)} 条"
+            text = "\n\n".join(f"{number}. {entry_title}\n{entry_text}"
+                                 for number, (entry_title, entry_text) in enumerate(entries, 1))
+        return shorten(title, MAX_MESSAGE_TITLE), shorten(text, MAX_MESSAGE_TEXT)
 
     def _describe(self, event_id: int) -> tuple[str, str]:
         with self.archive.session() as session:
@@ -270,7 +279,8 @@ class Alerts:
             lines.append(f"修改（第{previous['version']}版 → 第{record['version']}版）：")
             lines += [f"  {name}：{old or '—'} → {new or '—'}" for name, old, new in change.fields]
             lines += _summary("+", change.added) + _summary("-", change.removed)
-        return f"[zwgk] {label}：{record['title'] or record['url']}", "\n".join(lines)
+        lines = [shorten(line, MAX_MESSAGE_LINE) for line in lines]
+        return shorten(f"[zwgk] {label}：{record['title'] or record['url']}", MAX_MESSAGE_TITLE), "\n".join(lines)
 
     # Looking back
 

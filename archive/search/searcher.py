@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ..models import CHINA_TIME, Document, SearchText, Source, Version
+from ..records import shorten
 from .index import FTS_TABLE
 from .query import SORTS, AllOf, AnyOf, Not, Query, QueryError, Term
 from .textindex import normalise_for_search, run_tokens, runs
@@ -42,6 +43,11 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     OrderBy = _ColumnExpressionOrStrLabelArgument[Any] | roles.OrderByRole  # what Select.order_by takes
+
+
+# A snippet is looked for in this much of the body first (then in the indexed text): normalising
+# a whole 2 MB body for every hit made one search take seconds.
+SNIPPET_SCAN_CHARS = 100_000
 
 
 @dataclass(frozen=True)
@@ -205,7 +211,7 @@ def _after(date: str) -> str:
 
 def _hit(version: Version, versions: int, url: str, source: str, normalised: str, terms: list[str],
          width: int = 120) -> Hit:
-    body = normalise_for_search(version.body or "")
+    body = normalise_for_search((version.body or "")[:SNIPPET_SCAN_CHARS])
     haystack = body if any(term in body for term in terms) else normalised
     first = min((haystack.find(term) for term in terms if term in haystack), default=0)
     start = max(0, first - width // 3)
@@ -216,8 +222,8 @@ def _hit(version: Version, versions: int, url: str, source: str, normalised: str
         while at >= 0:
             highlights.append((at, at + len(term)))
             at = snippet.find(term, at + len(term))
-    return Hit(version.document_id, version.number, versions, source, url, version.title, version.doc_number,
-               version.issuer, version.published_at, version.doc_type,
+    return Hit(version.document_id, version.number, versions, source, url, shorten(version.title),
+               shorten(version.doc_number), shorten(version.issuer), version.published_at, version.doc_type,
                ("…" if start else "") + snippet + ("…" if start + width < len(haystack) else ""),
                tuple(sorted((a + (1 if start else 0), b + (1 if start else 0)) for a, b in _merge(highlights))),
                version.seen_at.astimezone(CHINA_TIME).isoformat(timespec="seconds"))

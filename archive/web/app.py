@@ -31,7 +31,7 @@ from ..models import Document
 from ..output.diff import VersionDiff, diff_versions
 from ..output.export import csv_lines, jsonl_lines
 from ..output.feeds import atom_feed
-from ..records import NoSuchVersion, china_time, document_record
+from ..records import NoSuchVersion, china_time, document_record, shorten
 from ..search import SORTS, Hit, Query, QueryError, SearchResult, parse_query
 
 PAGE_SIZE = 20
@@ -128,6 +128,7 @@ def create_app(archive: Archive | None = None, db_url: str | None = None) -> Fas
     templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
     templates.env.globals.update(labels=LABELS, facet_labels=FACET_LABELS, filter_labels=FILTER_LABELS,
                                  is_web_url=is_web_url, china_time=china_time)
+    templates.env.filters["shown"] = shorten  # a title or value as shown: within records.MAX_SHOWN_CHARS
 
     @app.exception_handler(HTTPException)
     def error_page(request: Request, error: HTTPException) -> Response:
