@@ -4,7 +4,7 @@ A site that changes its layout or starts answering with challenge pages rarely
 fails loudly: the crawl "completes" and finds nothing. These signs are taken
 as a broken source: every request failed; a list page yields no notice links
 although the source used to yield notices; the share of notices read without a
-title or a date jumps; or the site answers with challenge pages. The first
+title or a date jumps; or the site answers with challenge pages or soft 404s. The first
 broken run after a healthy one raises a ``source_broken`` event, the first
 healthy run after that a ``source_recovered`` one.
 """
@@ -31,6 +31,8 @@ HISTORY_RUNS = 10
 # A run re-fetches pages that failed before; one or two of those failing again is not a broken site.
 MIN_FAILED_REQUESTS = 3
 MIN_CHALLENGES = 2
+# The error kinds of pages that answered with something other than the notice (crawler.extract.verdict).
+NOT_THE_NOTICE = ("no-notice", "soft-404", "challenge")
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def _facts(session: Session, run: CrawlRun) -> RunFacts:
     return RunFacts(
         status=run.status, read=max(0, run.new + run.changed + run.unchanged - run.not_modified),
         not_modified=run.not_modified, incomplete=run.incomplete, empty_lists=kinds.get("empty-list", 0),
-        challenges=kinds.get("no-notice", 0),
+        challenges=sum(kinds.get(kind, 0) for kind in NOT_THE_NOTICE),
         failed_requests=sum(count for kind, count in kinds.items() if kind.startswith(FETCH_FAILURES)),
         message=run.message,
     )

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 from archive.store import AttachmentFile, Listing
 from crawler.extract import AttachmentLink, ExtractOptions, Notice, complete_from_attachments, extract_notice
 from crawler.extract.normalise import normalise_text
-from crawler.extract.sandbox import DEFAULT_MEMORY, DEFAULT_TIMEOUT, extract_file_text_safely
+from crawler.extract.sandbox import DEFAULT_MEMORY, DEFAULT_TEXT_MAX, DEFAULT_TIMEOUT, extract_file_text_safely
+from crawler.extract.verdict import CHALLENGE, EMPTY, SOFT_404, judge_page
 from spiders.registry import SourceConfig
 
 FetchFile = Callable[[AttachmentLink], Awaitable[AttachmentFile]]
@@ -56,10 +57,11 @@ class Selectors:
 
 @dataclass(frozen=True)
 class FileLimits:
-    """How long and how much memory reading one attachment's text may take."""
+    """How long and how much memory reading one attachment's text may take, and how much text it keeps."""
 
     timeout: float = DEFAULT_TIMEOUT
     memory: int = DEFAULT_MEMORY
+    text_max: int = DEFAULT_TEXT_MAX
 
 
 @dataclass
@@ -91,11 +93,12 @@ def read_page(page: Page, selectors: Selectors = Selectors()) -> Notice:
         notice = extract_notice(page.body, page.url, content_type=page.content_type, options=options)
     except Exception as error:  # a broken page is an error of the run, never the end of it
         raise HarvestError("extraction", f"{error.__class__.__name__}: {error}") from error
+    verdict = judge_page(notice.title, notice.body, page.body, page.content_type, bool(notice.attachments))
     on_page = {link.url for link in notice.attachments}
     notice.attachments += [AttachmentLink(url, name) for url, name in page.listing.attachments if url not in on_page]
-    if not notice.body.strip() and not notice.attachments:
+    if verdict.kind in (SOFT_404, CHALLENGE) or (verdict.kind == EMPTY and not notice.attachments):
         # A challenge, error or blocked page is not a version of the notice; a later run tries again.
-        raise HarvestError("no-notice", "the page holds no notice text (a challenge or error page?)")
+        raise HarvestError(verdict.kind, verdict.reason)
     return notice
 
 
@@ -116,10 +119,21 @@ def read_file(link: AttachmentLink, body: bytes, content_type: str | None = None
               limits: FileLimits = FileLimits(), sha256: str | None = None) -> AttachmentFile:
     """An attachment's record from its bytes, its text read in the sandbox within ``limits``."""
     result = extract_file_text_safely(body, PurePosixPath(urlsplit(link.url).path).name, limits.timeout,
-                                      limits.memory)
+                                      limits.memory, limits.text_max)
     return AttachmentFile(link.url, link.name, body if sha256 is None else None, sha256=sha256,
                           content_type=content_type or None, format=result.format,
                           text=result.text and normalise_text(result.text), error=result.error)
+
+
+def refused_file(file: AttachmentFile, previous: AttachmentFile | None) -> str | None:
+    """Why a downloaded file is not taken as the attachment (a failed download, the last good copy
+    staying), or None: an HTML page served as the file, or a replacement that cannot be read where the
+    archived file could."""
+    if file.format == "html":
+        return file.error or "an HTML page was served instead of the file"
+    if previous is not None and previous.text is not None and file.text is None and file.digest != previous.digest:
+        return f"the replacement file cannot be read ({file.error}); the last readable copy stays"
+    return None
 
 
 def stored_files(files: dict[str, tuple[str, bytes]], limits: FileLimits = FileLimits()) -> FetchFile:

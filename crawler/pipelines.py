@@ -14,8 +14,8 @@ from archive import Archive, ArchiveError
 from archive.store import AttachmentFile, Listing, RawResponse
 from crawler.context import context_of
 from crawler.extract import AttachmentLink
-from crawler.harvest import FetchFile, FileLimits, HarvestError, Page, Selectors, harvest, read_file
-from crawler.items import ROLE, FetchErrorItem, MissingItem, NotModifiedItem, PageItem
+from crawler.harvest import FetchFile, FileLimits, HarvestError, Page, Selectors, harvest, read_file, refused_file
+from crawler.items import ORIGINAL_URL, ROLE, FetchErrorItem, MissingItem, NotModifiedItem, PageItem
 from spiders.registry import SourceConfig
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,8 @@ class ArchivePipeline:
         settings = crawler.settings
         self.attachment_maxsize = settings.getint("ZWGK_ATTACHMENT_MAXSIZE")
         self.file_limits = FileLimits(settings.getfloat("ZWGK_ATTACHMENT_TIMEOUT"),
-                                      settings.getint("ZWGK_ATTACHMENT_MEMORY"))
+                                      settings.getint("ZWGK_ATTACHMENT_MEMORY"),
+                                      settings.getint("ZWGK_ATTACHMENT_TEXT_MAX"))
         # The crawl context's, set when the spider opens.
         self.archive: Archive
         self.source: SourceConfig
@@ -42,6 +43,7 @@ class ArchivePipeline:
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
         pipeline = cls(crawler)
         crawler.signals.connect(pipeline.spider_error, signal=signals.spider_error)
+        crawler.signals.connect(pipeline.request_dropped, signal=signals.request_dropped)
         return pipeline
 
     def open_spider(self, spider: Spider | None = None) -> None:
@@ -124,8 +126,9 @@ class ArchivePipeline:
     async def _fetch_attachment(self, link: AttachmentLink, previous: AttachmentFile | None) -> AttachmentFile:
         """Download an attachment through Scrapy (politeness, retries, HOST_MAP) and read its text.
 
-        When it cannot be fetched, the file archived for it before (if any) stands, so a
-        flaky download never makes a version; the failure is recorded with the run.
+        When it cannot be fetched, or what came is not a readable file of its kind where the archived
+        one was (:func:`crawler.harvest.refused_file`), the file archived for it before (if any) stands,
+        so a flaky download or a broken replacement never makes a version; the failure is recorded.
         """
         request = Request(link.url, dont_filter=True,
                           meta={"download_maxsize": self.attachment_maxsize, ROLE: "attachment"})
@@ -136,8 +139,12 @@ class ArchivePipeline:
         else:
             if response.status < 400:
                 content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
-                return await self._read_attachment(link, response.body, content_type)
-            reason = f"the site answered {response.status}"
+                file = await self._read_attachment(link, response.body, content_type)
+                reason = refused_file(file, previous)
+                if reason is None:
+                    return file
+            else:
+                reason = f"the site answered {response.status}"
         self._error(link.url, "attachment", reason, role="attachment")
         return previous or AttachmentFile(link.url, link.name, error=f"not downloaded: {reason}")
 
@@ -157,6 +164,16 @@ class ArchivePipeline:
         url = response.url if response is not None else "(start requests)"
         role = response.meta.get(ROLE, "detail") if response is not None and response.request else "list"
         self._error(url, "spider", f"{failure.value.__class__.__name__}: {failure.value}", role)
+
+    def request_dropped(self, request: Request, spider: Spider) -> None:
+        """A redirect to a URL this crawl already asked for (a redirect loop) is dropped by the
+        duplicate filter without an errback: record it, or the notice would be lost silently."""
+        if not request.meta.get("redirect_urls"):
+            return
+        entry = request.cb_kwargs.get("entry")
+        url = getattr(entry, "url", None) or request.meta.get(ORIGINAL_URL, request.url)
+        self._error(url, "redirect-loop", f"redirected to {request.url}, which this crawl already asked for "
+                                          "(a redirect loop?)", request.meta.get(ROLE, "detail"))
 
     def _error(self, url: str, kind: str, message: str, role: str = "detail") -> None:
         self._count("errors")

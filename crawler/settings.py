@@ -49,7 +49,15 @@ ZWGK_CONTACT_URL = _env["ZWGK_CONTACT_URL"]
 USER_AGENT = f"zwgk/{__version__} (+{{contact}})"
 
 # Failures: bounded time and size, retries that back off.
+# DOWNLOAD_TIMEOUT is the deadline of one request, however its bytes come (a hung server or a drip of
+# bytes is cut off there); CLOSESPIDER_TIMEOUT that of the whole crawl (the run ends `interrupted`).
 DOWNLOAD_TIMEOUT = 30
+CLOSESPIDER_TIMEOUT = 4 * 3600
+# A stopping crawl gives the downloads in flight this many seconds, then cuts them off (crawler.deadline),
+# so SIGTERM or the crawl's time limit ends it promptly whatever a server holds.
+ZWGK_STOP_GRACE = 5.0
+DOWNLOAD_HANDLERS = {"http": "crawler.deadline.DeadlineDownloadHandler",
+                     "https": "crawler.deadline.DeadlineDownloadHandler"}
 DNS_TIMEOUT = 15
 DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
@@ -59,10 +67,12 @@ RETRY_TIMES = 2
 RETRY_GIVE_UP_LOG_LEVEL = "INFO"
 ZWGK_RETRY_BACKOFF_BASE = 2.0
 ZWGK_RETRY_BACKOFF_MAX = 60.0
-# Attachments: the largest file fetched, and the time and memory reading one may take.
+# Attachments: the largest file fetched, the time and memory reading one may take, and the most
+# text (bytes of UTF-8) kept of one; a cut text says so in the attachment's error.
 ZWGK_ATTACHMENT_MAXSIZE = 50 * 1024 * 1024
 ZWGK_ATTACHMENT_TIMEOUT = 60.0
 ZWGK_ATTACHMENT_MEMORY = 1024 * 1024 * 1024
+ZWGK_ATTACHMENT_TEXT_MAX = 10 * 1024 * 1024
 # The revisit policy: a known notice is re-checked daily until it was first seen this many
 # days ago, then weekly, then monthly, then quarterly (`zwgk crawl --revisit` checks all now).
 ZWGK_REVISIT_DAILY_UNTIL_DAYS = 30

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import scrapy
 from scrapy.exceptions import (
     CannotResolveHostError,
+    DownloadCancelledError,
     DownloadConnectionRefusedError,
     DownloadFailedError,
     DownloadTimeoutError,
@@ -268,6 +269,10 @@ def describe_failure(failure: Failure) -> tuple[str, str]:
         return "refused", f"connection refused by {host}"
     if failure.check(DownloadTimeoutError, TimeoutError, TCPTimedOutError):
         return "timeout", f"timed out waiting for {host}"
+    if "max redirections" in str(error):
+        return "redirect-loop", f"{url} redirects in a loop (more than REDIRECT_MAX_TIMES redirects)"
+    if failure.check(DownloadCancelledError) or "DOWNLOAD_MAXSIZE" in str(error):  # as sent, or inflated
+        return "too-large", f"{host} sent more than the size limit (DOWNLOAD_MAXSIZE): {error}"
     if failure.check(ResponseDataLossError, DownloadFailedError):
         return "download", f"the download from {host} broke off: {error}"
     return error.__class__.__name__, f"{error.__class__.__name__}: {error}"
