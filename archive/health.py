@@ -12,6 +12,7 @@ healthy run after that a ``source_recovered`` one.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -61,7 +62,7 @@ def find_problem(run: RunFacts, history: list[RunFacts], known_notices: int) -> 
                 f"{known_notices} notices (has the layout changed? check the registry's columns and platform)")
     if run.challenges >= MIN_CHALLENGES and run.challenges >= run.read:
         return (f"the site answered {run.challenges} of {run.challenges + run.read} notice pages with a "
-                "challenge or error page instead of the notice")
+                "challenge, error or 'page not found' page instead of the notice")
     before = [facts for facts in history if facts.read]
     if run.read >= INCOMPLETE_MIN_READ and before:
         share = run.incomplete / run.read
@@ -96,6 +97,11 @@ def judge_run(archive: Archive, run_id: int) -> str | None:
 def _facts(session: Session, run: CrawlRun) -> RunFacts:
     kinds = dict(session.execute(select(CrawlError.kind, func.count()).where(CrawlError.run_id == run.id)
                                  .group_by(CrawlError.kind)).all())
+    return run_facts(run, kinds)
+
+
+def run_facts(run: CrawlRun, kinds: Mapping[str, int]) -> RunFacts:
+    """What a judgement needs of ``run``, given how many errors of each kind it recorded."""
     return RunFacts(
         status=run.status, read=max(0, run.new + run.changed + run.unchanged - run.not_modified),
         not_modified=run.not_modified, incomplete=run.incomplete, empty_lists=kinds.get("empty-list", 0),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from archive import Archive
-from crawler.harvest import Page, Selectors, harvest_now, stored_files
+from crawler.harvest import HarvestError, Page, Selectors, harvest_now, stored_files
 from spiders.registry import SourceConfig
 
 
@@ -14,6 +14,9 @@ from spiders.registry import SourceConfig
 class ReextractSummary:
     notices: int = 0
     updated: int = 0
+    # Archived pages that a crawl today would not take as the notice (a soft 404 or a challenge
+    # archived by an older extractor): (url, why); their versions are left as they are.
+    not_notices: list[tuple[str, str]] = field(default_factory=list)
 
 
 def reextract(archive: Archive, registry: dict[str, SourceConfig], source_keys: Sequence[str] = (),
@@ -26,10 +29,14 @@ def reextract(archive: Archive, registry: dict[str, SourceConfig], source_keys: 
     summary = ReextractSummary()
     for stored in archive.stored_notices(source_keys):
         page = Page(stored.url, stored.page.body, stored.page.content_type, stored.listing)
-        record = harvest_now(page, Selectors.of(registry.get(stored.source_key)), stored_files(stored.files))
-        if archive.update_version(stored.version_id, record.fields, record.version_hash, record.files):
-            summary.updated += 1
         summary.notices += 1
+        try:
+            record = harvest_now(page, Selectors.of(registry.get(stored.source_key)), stored_files(stored.files))
+        except HarvestError as error:
+            summary.not_notices.append((stored.url, f"{error.kind}: {error}"))
+        else:
+            if archive.update_version(stored.version_id, record.fields, record.version_hash, record.files):
+                summary.updated += 1
         if progress:
             progress(summary.notices)
     return summary

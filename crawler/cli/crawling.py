@@ -141,6 +141,8 @@ def reextract(sources: tuple[str, ...], sources_file: str | None, db_url: str | 
             click.echo(f"… {done} notices", err=True)
 
     summary = reextract_archive(archive, registry, sources, progress)
+    for url, why in summary.not_notices:
+        click.echo(f"{url}: left as archived: {why}", err=True)
     click.echo(f"re-extracted {summary.notices} notices with extractor {EXTRACTOR_VERSION}: "
                f"{summary.updated} updated, {summary.notices - summary.updated} unchanged")
 
