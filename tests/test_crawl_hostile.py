@@ -14,13 +14,14 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select
 
 from archive import open_archive
-from archive.models import CrawlError
+from archive.models import CrawlError, Document, RawPage, Version
 from tests.conftest import FAST_CRAWL, ROOT, FixtureSite, StderrLines, crawl, run_zwgk, summary_row, wait_for
 from tests.fixtures import hostile
 from tests.fixtures.server import Behaviour
@@ -219,3 +220,19 @@ def test_sigterm_stops_a_crawl_held_by_a_hung_page_within_30_seconds(site: Fixtu
         hang.release()
     assert took < 30, (took, stderr.text())
     assert last_run(sqlite_url)["status"] == "interrupted", stderr.text()
+
+
+def test_reextract_leaves_an_archived_soft_404_as_it_is(site: FixtureSite, db_url: str) -> None:
+    """A page an older extractor archived although it was a soft 404 is named, and its version kept."""
+    notice = site.manifest(HOST)[0]
+    crawl(site, db_url, "shanghai", *QUICK)
+    soft_404 = hostile.in_article(site.path(notice["url"]).read_text(encoding="utf-8"), "该信息已删除")
+    with open_archive(db_url).transaction() as session:
+        raw = session.scalar(select(RawPage).join(Version, Version.raw_sha256 == RawPage.sha256)
+                             .join(Document).where(Document.url == notice["url"]))
+        raw.compressed = zlib.compress(soft_404)
+    result = run_zwgk("reextract", "shanghai", "--db", db_url)
+    assert result.returncode == 0, result.stderr
+    assert f"{notice['url']}: left as archived: soft-404: a 'page not found' page" in result.stderr
+    [version] = versions_of(db_url, notice["url"])
+    assert version["title"] == notice["title"] and "有效期至2029年12月31日" in version["body"]
