@@ -61,6 +61,8 @@ class DeadlineDownloadHandler(HTTP11DownloadHandler):
                 task.cancel()
 
     def _stopping(self) -> bool:
+        """Whether the engine has begun closing the spider (Scrapy 2.19 sets its slot's ``closing`` then,
+        on every way a crawl stops, before it waits for the downloads in flight)."""
         engine = self._crawler.engine
         slot = getattr(engine, "_slot", None) if engine is not None else None
         return slot is not None and slot.closing is not None

@@ -71,7 +71,7 @@ def _shown_text(markup: str) -> str:
     tree = parse_html(markup)
     for element in tree.xpath("//script | //style | //noscript | //comment()"):
         drop(element)
-    return tree.text_content()
+    return str(tree.text_content())
 
 
 def _quote(found: str) -> str:
