@@ -148,6 +148,7 @@ def test_a_broken_replacement_attachment_keeps_the_last_good_copy(site: FixtureS
                         content_type="application/pdf"), "HTML page was served"),
         (hostile.Answer(make_pdf(SUMMARY, encrypt="secret"), content_type="application/pdf"), "encrypted"),
         (hostile.Endless(), "larger than"),
+        (hostile.Hang(), "took longer than 3"),
     ]
     for replacement, reason in replacements:
         site.server.misbehave(path_of(PDF_URL), replacement)
