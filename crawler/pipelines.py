@@ -140,9 +140,10 @@ class ArchivePipeline:
             if response.status < 400:
                 content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
                 file = await self._read_attachment(link, response.body, content_type)
-                reason = refused_file(file, previous)
-                if reason is None:
+                refusal = refused_file(file, previous)
+                if refusal is None:
                     return file
+                reason = refusal
             else:
                 reason = f"the site answered {response.status}"
         self._error(link.url, "attachment", reason, role="attachment")
