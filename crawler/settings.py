@@ -63,6 +63,10 @@ ZWGK_RETRY_BACKOFF_MAX = 60.0
 ZWGK_ATTACHMENT_MAXSIZE = 50 * 1024 * 1024
 ZWGK_ATTACHMENT_TIMEOUT = 60.0
 ZWGK_ATTACHMENT_MEMORY = 1024 * 1024 * 1024
+# What one page can make the crawl do: attachments fetched per notice, links followed per list page
+# (past either, the rest are dropped and the cap is recorded with the run).
+ZWGK_MAX_ATTACHMENTS = 50
+ZWGK_MAX_LIST_LINKS = 500
 # The revisit policy: a known notice is re-checked daily until it was first seen this many
 # days ago, then weekly, then monthly, then quarterly (`zwgk crawl --revisit` checks all now).
 ZWGK_REVISIT_DAILY_UNTIL_DAYS = 30
@@ -74,7 +78,11 @@ ZWGK_LEASE_SECONDS = 120.0
 # robots.txt is asked for once, with this timeout (a site without one answers 404 at once).
 ZWGK_ROBOTSTXT_TIMEOUT = 10.0
 
+# The crawl's scope (crawler.scope) is checked first, before robots.txt is asked for; it replaces
+# Scrapy's OffsiteMiddleware. Only http(s) is ever downloaded.
 DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "crawler.middlewares.ScopeMiddleware": 40,
     "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": None,
     "crawler.middlewares.ContactUserAgentMiddleware": 500,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
@@ -83,6 +91,7 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.ResponseEncodingMiddleware": 920,
     "crawler.middlewares.HostMapMiddleware": 950,
 }
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 ITEM_PIPELINES = {"crawler.pipelines.ArchivePipeline": 300}
 # The run recorder starts and finishes the crawl's run in the archive (crawler.runs).
 # Requests a spider marks DEFER wait until the rest of the crawl is done (a shared crawl's scheduler holds them).
