@@ -22,6 +22,7 @@ from twisted.internet.threads import deferToThread
 from crawler.extract.encoding import detect_encoding
 from crawler.items import ORIGINAL_URL, ROLE
 from crawler.scope import OutOfScope, Resolve, Scope, address_refusal, system_resolve
+from spiders.base import NoticeSpider
 
 MAPPED_URL = "zwgk_mapped_url"
 RETRY_DELAY = "zwgk_retry_delay"
@@ -94,7 +95,7 @@ class ScopeMiddleware:
     def __init__(self, host_map: dict[str, str], resolve: Resolve = system_resolve) -> None:
         self.mapped = frozenset(host_map)
         self.resolve = resolve
-        self.scope: Scope | None = None
+        self.scope = Scope(frozenset())  # nothing is in scope until the source is known
         self.addresses: dict[str, str | None] = {}  # host -> why its address is refused (None: it is not)
 
     @classmethod
@@ -103,8 +104,8 @@ class ScopeMiddleware:
         crawler.signals.connect(middleware.spider_opened, signal=signals.spider_opened)
         return middleware
 
-    def spider_opened(self, spider: Spider) -> None:
-        source = spider.source
+    def spider_opened(self, spider: NoticeSpider) -> None:
+        source = spider.context.source
         self.scope = Scope.of(source.host, source.columns, source.file_hosts, self.mapped)
 
     async def process_request(self, request: Request) -> None:

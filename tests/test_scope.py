@@ -25,6 +25,7 @@ from crawler.items import ORIGINAL_URL, ROLE, FetchErrorItem
 from crawler.middlewares import MAPPED_URL, ScopeMiddleware
 from crawler.scope import OutOfScope, Scope, address_kind, address_refusal
 from spiders.base import _fetchable
+from spiders.registry import RegistryError, SourceConfig, load_sources
 from tests.conftest import ROOT
 from tests.test_spiders_lists import SH_LIST, downloaded
 from tests.test_spiders_lists import settings as settings
@@ -90,10 +91,11 @@ def test_scope_by_scheme_and_host(url: str, files: bool, reason: str | None) -> 
 
 
 class _Spider:
-    """What the scope middleware reads of a spider: its source's registry entry."""
+    """What the scope middleware reads of a spider: its crawl context's registry entry."""
 
-    class source:
-        host, columns, file_hosts = HOST, (f"https://{HOST}/zxzfxx/index.html",), ("files.sh.gov.cn",)
+    class context:
+        source = SourceConfig("shanghai", "上海市交通委员会", HOST, "shanghai_ivs", (f"https://{HOST}/zxzfxx/index.html",),
+                              file_hosts=("files.sh.gov.cn",))
 
 
 def _middleware() -> ScopeMiddleware:
@@ -118,6 +120,15 @@ def test_the_middleware_refuses_with_the_reason_and_judges_a_retry_by_its_real_u
     assert asyncio.run(middleware.process_request(retry)) is None
     with pytest.raises(OutOfScope, match=r"files\.sh\.gov\.cn is not one of the source's own hosts"):
         asyncio.run(middleware.process_request(scrapy.Request("https://files.sh.gov.cn/a.html")))
+
+
+def test_file_hosts_in_the_registry_are_checked(tmp_path) -> None:
+    entry = f'[x]\nname = "x"\nhost = "{HOST}"\nplatform = "generic"\ncolumns = ["https://{HOST}/"]\n'
+    (tmp_path / "good.toml").write_text(entry + 'file_hosts = ["files.sh.gov.cn"]\n', encoding="utf-8")
+    assert load_sources(tmp_path / "good.toml")["x"].file_hosts == ("files.sh.gov.cn",)
+    (tmp_path / "bad.toml").write_text(entry + 'file_hosts = "files.sh.gov.cn"\n', encoding="utf-8")
+    with pytest.raises(RegistryError, match=r"\[x\] file_hosts must be a list of strings"):
+        load_sources(tmp_path / "bad.toml")
 
 
 # Fuzzing: whatever a page's links hold, nothing raises and the other rows stay.
