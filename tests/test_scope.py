@@ -133,7 +133,7 @@ def test_file_hosts_in_the_registry_are_checked(tmp_path) -> None:
 
 # Fuzzing: whatever a page's links hold, nothing raises and the other rows stay.
 
-FUZZ = fuzz_settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = fuzz_settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 GOOD = [f"{SH_LIST}20241220/8e0c3a170525d10b933b9970556dbb1e.html",
         f"{SH_LIST}20241206/89d8d1d56a4432e837870b1cb3dc0ac6.html"]
 
