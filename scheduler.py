@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.events import EVENT_SCHEDULER_STARTED
@@ -70,7 +71,8 @@ def load_schedule_config(path: str | Path | None = None) -> ScheduleConfig:
     known = frozenset({"timezone", "window", "jitter_minutes", "time_limit_minutes", "max_parallel",
                        "lease_seconds", "sources"})
     table, file = load_table("schedule", path, known)
-    values: dict[str, object] = {key: table[key] for key in known & set(table) if key not in ("window", "sources")}
+    # TOML values: the whole numbers and the window are checked here, the time zone once it is used.
+    values: dict[str, Any] = {key: table[key] for key in known & set(table) if key not in ("window", "sources")}
     for key in ("jitter_minutes", "time_limit_minutes", "max_parallel"):
         if key in values and (not isinstance(values[key], int) or values[key] < (0 if key == "jitter_minutes" else 1)):
             bound = "" if key == "jitter_minutes" else " above 0"
@@ -352,6 +354,7 @@ class Harvester:
             child = subprocess.Popen(command, start_new_session=True, env=env)
             self._children[child] = False
         try:
+            code: int | None
             try:
                 code = child.wait(timeout=limit + 120)
             except subprocess.TimeoutExpired:

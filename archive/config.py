@@ -30,7 +30,7 @@ def config_path(path: str | Path | None = None) -> Path | None:
     return Path(CONFIG_FILE) if Path(CONFIG_FILE).exists() else None
 
 
-def read_toml(file: Path, error: type[ValueError], what: str) -> dict:
+def read_toml(file: Path, error: type[ValueError], what: str) -> dict[str, object]:
     """A TOML file's data; an unreadable or malformed file raises ``error`` saying which and why."""
     try:
         return tomllib.loads(file.read_text(encoding="utf-8"))
@@ -40,7 +40,9 @@ def read_toml(file: Path, error: type[ValueError], what: str) -> dict:
         raise error(f"{file}: {problem}") from problem
 
 
-def load_table(name: str, path: str | Path | None = None, known: frozenset[str] | None = None) -> tuple[dict, str]:
+def load_table(
+    name: str, path: str | Path | None = None, known: frozenset[str] | None = None
+) -> tuple[dict[str, object], str]:
     """The ``[name]`` table of the config file ({} without a file) and where it came from, for messages."""
     file = config_path(path)
     if file is None:

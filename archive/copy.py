@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy import Connection, Engine, func, inspect, select, text
 
 from .db import create_archive_engine, ensure_schema
 from .errors import ArchiveError
@@ -43,7 +43,8 @@ def copy_archive(source: Engine, target_url: str, batch: int = 1000,
                     progress(table.name, count)
                 copied[table.name] = count
             index_existing_versions(writing)
-            copied[SearchText.__tablename__] = writing.scalar(select(func.count()).select_from(SearchText))
+            copied[SearchText.__tablename__] = writing.execute(
+                select(func.count()).select_from(SearchText)).scalar_one()
             if writing.dialect.name == "postgresql":
                 _move_sequences(writing)
         return copied
@@ -51,7 +52,7 @@ def copy_archive(source: Engine, target_url: str, batch: int = 1000,
         target.dispose()
 
 
-def _move_sequences(connection) -> None:
+def _move_sequences(connection: Connection) -> None:
     """Explicit ids leave PostgreSQL's sequences behind: start them after the largest copied id."""
     for table in Base.metadata.sorted_tables:
         columns = [column for column in table.primary_key if column.autoincrement is True or (
@@ -68,5 +69,5 @@ def table_counts(engine: Engine) -> dict[str, int]:
     """Rows per archive table, to compare a copy with its original."""
     names = set(inspect(engine).get_table_names())
     with engine.connect() as connection:
-        return {table.name: connection.scalar(select(func.count()).select_from(table))
+        return {table.name: connection.execute(select(func.count()).select_from(table)).scalar_one()
                 for table in Base.metadata.sorted_tables if table.name in names and table.name not in SKIPPED}

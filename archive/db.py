@@ -22,6 +22,10 @@ from .errors import ArchiveMissing, DatabaseUnreachable, DatabaseURLError, Schem
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+
+    from .revisits import RevisitPolicy
+    from .store import Archive
 
 DEFAULT_DB_URL = "sqlite:///zwgk.sqlite3"
 # The newest migration in archive/migrations/versions; tests check the two agree.
@@ -62,8 +66,7 @@ _READ_ONLY_SERVER = {"options": "-c default_transaction_read_only=on"}
 
 
 def _sqlite_engine(url: URL, read_only: bool) -> Engine:
-    in_memory = not url.database or url.database == ":memory:"
-    path = None if in_memory else Path(url.database).expanduser()
+    path = None if not url.database or url.database == ":memory:" else Path(url.database).expanduser()
     if path is not None and path.is_dir():
         raise DatabaseURLError(f"{path} is a directory; give a file, e.g. sqlite:///{path}/zwgk.sqlite3")
     if read_only:
@@ -80,7 +83,7 @@ def _sqlite_engine(url: URL, read_only: bool) -> Engine:
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: object) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
@@ -89,7 +92,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _sqlite_read_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_read_pragmas(dbapi_connection: DBAPIConnection, _record: object) -> None:
     """A reader changes no journal mode (that would write): it only waits for the writer."""
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
@@ -110,7 +113,8 @@ def current_revision(engine: Engine) -> str | None:
     if "alembic_version" not in inspect(engine).get_table_names():
         return None
     with engine.connect() as connection:
-        return connection.scalar(text("SELECT version_num FROM alembic_version"))
+        revision: str | None = connection.scalar(text("SELECT version_num FROM alembic_version"))
+        return revision
 
 
 def head_revision(engine: Engine) -> str | None:
@@ -176,7 +180,7 @@ def _created_meanwhile(engine: Engine, wait: float = 60.0) -> bool:
     return False
 
 
-def open_archive(db_url: str | None = None, policy=None, read_only: bool = False):
+def open_archive(db_url: str | None = None, policy: RevisitPolicy | None = None, read_only: bool = False) -> Archive:
     """Open the archive at ``db_url`` (``policy`` is its RevisitPolicy).
 
     On first use the archive is created, unless ``read_only``: then it must exist,

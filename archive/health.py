@@ -73,14 +73,14 @@ def find_problem(run: RunFacts, history: list[RunFacts], known_notices: int) -> 
 def judge_run(archive: Archive, run_id: int) -> str | None:
     """Judge a finished run, record its problem, raise the events of a change of health."""
     with archive.transaction() as session:
-        run = session.get(CrawlRun, run_id)
+        run = session.get_one(CrawlRun, run_id)
         if run.status not in JUDGED:
             return None
         earlier = session.scalars(
             select(CrawlRun).where(CrawlRun.source_id == run.source_id, CrawlRun.id < run_id,
                                    CrawlRun.status.in_(JUDGED))
             .order_by(CrawlRun.id.desc()).limit(HISTORY_RUNS)).all()
-        known = session.scalar(select(func.count(Document.id)).where(Document.source_id == run.source_id))
+        known = session.execute(select(func.count(Document.id)).where(Document.source_id == run.source_id)).scalar_one()
         problem = find_problem(_facts(session, run), [_facts(session, r) for r in earlier if not r.problem], known)
         run.problem = problem
         was_broken = bool(earlier[0].problem) if earlier else False

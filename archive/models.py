@@ -8,7 +8,7 @@ restored; raw pages keep the response bytes once per sha256.
 from __future__ import annotations
 
 import datetime as dt
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -21,11 +21,15 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from crawler.extract.normalise import strip_control_characters
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -42,15 +46,30 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     impl = DateTime
     cache_ok = True
 
-    def process_bind_param(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the archive")
         return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
-    def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         return value.replace(tzinfo=dt.timezone.utc) if value is not None else None
+
+
+class CrawledText(TypeDecorator[str]):
+    """Text that came from the web: NUL, control characters and lone surrogates are dropped on the way in.
+
+    Extraction already removes them; this keeps every caller (a copy from an older
+    archive, a re-extraction, a test) from storing what PostgreSQL refuses and SQLite
+    accepts, so both backends hold the same text.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return strip_control_characters(value) if isinstance(value, str) else value
 
 
 CHINA_TIME = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
@@ -63,6 +82,8 @@ def utcnow() -> dt.datetime:
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[type, object]] = {dt.datetime: UTCDateTime(), dict: JSON}
+    if TYPE_CHECKING:  # every model is declared with __tablename__, so mapped to a Table
+        __table__: ClassVar[Table]
 
 
 class Source(Base):
@@ -105,10 +126,10 @@ class Document(Base):
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     # What the list page said of the notice, kept so a re-check reads the page in the same context.
-    listed_title: Mapped[str | None] = mapped_column(Text)
+    listed_title: Mapped[str | None] = mapped_column(CrawledText)
     listed_date: Mapped[str | None] = mapped_column(Text)
     # [url, name] pairs of the files a list API names, which the page itself may not link.
-    listed_attachments: Mapped[list | None] = mapped_column(JSON)
+    listed_attachments: Mapped[list[list[str]] | None] = mapped_column(JSON)
     # When the revisit policy next re-checks the notice (None: at the next crawl).
     next_check_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     # Consecutive re-checks answered 404/410; two make the notice "gone".
@@ -132,23 +153,23 @@ class Version(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     raw_sha256: Mapped[str | None] = mapped_column(ForeignKey("raw_pages.sha256"))
     extractor_version: Mapped[str] = mapped_column(String(16))
-    title: Mapped[str | None] = mapped_column(Text)
-    doc_number: Mapped[str | None] = mapped_column(Text, index=True)
-    doc_number_prefix: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(CrawledText)
+    doc_number: Mapped[str | None] = mapped_column(CrawledText, index=True)
+    doc_number_prefix: Mapped[str | None] = mapped_column(CrawledText)
     doc_number_year: Mapped[int | None] = mapped_column(Integer)
     doc_number_serial: Mapped[int | None] = mapped_column(Integer)
-    index_number: Mapped[str | None] = mapped_column(Text)
-    issuer: Mapped[str | None] = mapped_column(Text)
+    index_number: Mapped[str | None] = mapped_column(CrawledText)
+    issuer: Mapped[str | None] = mapped_column(CrawledText)
     written_date: Mapped[str | None] = mapped_column(String(10))
     published_at: Mapped[str | None] = mapped_column(String(19), index=True)
-    disclosure: Mapped[str | None] = mapped_column(Text)
-    doc_type: Mapped[str | None] = mapped_column(Text)
-    topic: Mapped[str | None] = mapped_column(Text)
-    keywords: Mapped[str | None] = mapped_column(Text)
-    column: Mapped[str | None] = mapped_column(Text)
-    site_id_code: Mapped[str | None] = mapped_column(Text)
-    body: Mapped[str] = mapped_column(Text)
-    body_original: Mapped[str] = mapped_column(Text)
+    disclosure: Mapped[str | None] = mapped_column(CrawledText)
+    doc_type: Mapped[str | None] = mapped_column(CrawledText)
+    topic: Mapped[str | None] = mapped_column(CrawledText)
+    keywords: Mapped[str | None] = mapped_column(CrawledText)
+    column: Mapped[str | None] = mapped_column(CrawledText)
+    site_id_code: Mapped[str | None] = mapped_column(CrawledText)
+    body: Mapped[str] = mapped_column(CrawledText)
+    body_original: Mapped[str] = mapped_column(CrawledText)
 
     document: Mapped[Document] = relationship(back_populates="versions")
     attachments: Mapped[list[Attachment]] = relationship(
@@ -166,7 +187,7 @@ class SearchText(Base):
 
     __tablename__ = "search_texts"
     version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), primary_key=True)
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(CrawledText)
 
 
 class Attachment(Base):
@@ -178,13 +199,13 @@ class Attachment(Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     url: Mapped[str] = mapped_column(Text)
-    name: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(CrawledText)
     sha256: Mapped[str | None] = mapped_column(ForeignKey("raw_pages.sha256"), index=True)
     size: Mapped[int | None] = mapped_column(BigInteger)
     content_type: Mapped[str | None] = mapped_column(Text)
     format: Mapped[str | None] = mapped_column(String(16))
-    text: Mapped[str | None] = mapped_column(Text)
-    error: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(CrawledText)
+    error: Mapped[str | None] = mapped_column(CrawledText)
 
     version: Mapped[Version] = relationship(back_populates="attachments")
 
@@ -224,7 +245,7 @@ class CrawlError(Base):
     url: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(16), default="detail")
     kind: Mapped[str] = mapped_column(String(64))
-    message: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(CrawledText)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -267,7 +288,7 @@ class AlertRule(Base):
     changes: Mapped[bool] = mapped_column(Boolean, default=False)
     digest: Mapped[bool] = mapped_column(Boolean, default=False)
     # Apprise URLs as given: ${NAME} parts are filled from the environment or [secrets] when sending.
-    channels: Mapped[list] = mapped_column(JSON)
+    channels: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # A rule fires only for events after this one (0 with --backfill).
     start_event_id: Mapped[int] = mapped_column(Integer, default=0)

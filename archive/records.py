@@ -7,6 +7,7 @@ records, so a field is named, ordered and formatted (dates in China time) once.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TypedDict, overload
 
 from .errors import ArchiveError
 from .models import CHINA_TIME, CrawlRun, Document, Version
@@ -20,6 +21,81 @@ EXPORT_FIELDS = (
 )
 
 
+class AttachmentRecord(TypedDict):
+    url: str
+    name: str
+    sha256: str | None
+    size: int | None
+    text: str | None
+    error: str | None
+
+
+class ExportRecord(TypedDict):
+    """A version of a notice as it leaves the archive: the fields of EXPORT_FIELDS, in that order."""
+
+    source: str
+    url: str
+    title: str | None
+    doc_number: str | None
+    index_number: str | None
+    issuer: str | None
+    written_date: str | None
+    published_at: str | None
+    disclosure: str | None
+    doc_type: str | None
+    body: str
+    body_original: str
+    attachments: list[AttachmentRecord]
+    version: int
+    versions: int
+    first_seen: str | None
+    last_changed: str | None
+    content_hash: str
+    document_id: int
+    version_seen_at: str | None
+    doc_number_prefix: str | None
+    doc_number_year: int | None
+    doc_number_serial: int | None
+    topic: str | None
+    keywords: str | None
+    column: str | None
+    status: str
+
+
+class RunRecord(TypedDict):
+    id: int
+    source: str
+    started: str | None
+    seconds: int | None
+    pages: int
+    new: int
+    changed: int
+    unchanged: int
+    not_modified: int
+    errors: int
+    status: str
+    problem: str | None
+    message: str | None
+
+
+# The archive keeps every text whole (export gives it back as stored); where a text is shown
+# (web pages, the terminal) a title or metadata value is cut to this many characters.
+MAX_SHOWN_CHARS = 300
+
+
+@overload
+def shorten(text: str, limit: int = ...) -> str: ...
+@overload
+def shorten(text: None, limit: int = ...) -> None: ...
+@overload
+def shorten(text: str | None, limit: int = ...) -> str | None: ...
+def shorten(text: str | None, limit: int = MAX_SHOWN_CHARS) -> str | None:
+    """``text`` cut to at most ``limit`` characters, ending in … where it was cut."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit - 1] + "…"
+
+
 class NoSuchVersion(ArchiveError):
     """A version number a document does not have."""
 
@@ -31,7 +107,7 @@ def china_time(value: dt.datetime | None) -> str | None:
     return value.astimezone(CHINA_TIME).strftime("%Y-%m-%dT%H:%M:%S") if value else None
 
 
-def run_record(run: CrawlRun, source_key: str) -> dict[str, object]:
+def run_record(run: CrawlRun, source_key: str) -> RunRecord:
     """A crawl run as `zwgk runs` lists it: its start in China time, its length in whole seconds."""
     return {"id": run.id, "source": source_key, "started": china_time(run.started_at),
             "seconds": round((run.finished_at - run.started_at).total_seconds()) if run.finished_at else None,
@@ -49,12 +125,12 @@ def version_of(document: Document, number: int | None = None) -> Version:
     raise NoSuchVersion(document, wanted)
 
 
-def document_record(document: Document, number: int | None = None) -> dict[str, object]:
+def document_record(document: Document, number: int | None = None) -> ExportRecord:
     """The record of a document's latest version, or of its version ``number``."""
     return export_record(document.source.key, document, version_of(document, number))
 
 
-def export_record(source_key: str, document: Document, version: Version) -> dict[str, object]:
+def export_record(source_key: str, document: Document, version: Version) -> ExportRecord:
     """One export record: the fields of EXPORT_FIELDS, in that order."""
     return {
         "source": source_key,

@@ -11,21 +11,19 @@ import datetime as dt
 import hashlib
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session
 
+from .crawls import CrawlRecords
 from .errors import ArchiveError
 from .models import (
     Attachment,
-    CrawlError,
-    CrawlRun,
     Document,
     Event,
     RawPage,
@@ -33,9 +31,9 @@ from .models import (
     Version,
     utcnow,
 )
-from .records import export_record
-from .revisits import GONE_AFTER_MISSING_CHECKS, RevisitPolicy
-from .search import Query, Searcher, SearchResult, index_version, version_parts
+from .reading import ArchiveReader
+from .revisits import GONE_AFTER_MISSING_CHECKS
+from .search import index_version, version_parts
 from .urls import canonical_url
 
 Outcome = Literal["new", "changed", "unchanged"]
@@ -51,17 +49,6 @@ class SaveResult:
     outcome: Outcome
     document_id: int
     version: int
-
-
-@dataclass(frozen=True)
-class Revisit:
-    """A known notice to re-check, with what a conditional request needs."""
-
-    url: str
-    etag: str | None
-    last_modified: str | None
-    listed_title: str | None = None
-    listed_date: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,141 +115,12 @@ class AttachmentFile:
         return hashlib.sha256(self.body).hexdigest() if self.body is not None else self.sha256
 
 
-class Archive:
-    """The archive's operations; every public method is its own transaction."""
+class Archive(CrawlRecords, ArchiveReader):
+    """The archive's operations; every public method is its own transaction.
 
-    def __init__(self, engine: Engine, policy: RevisitPolicy | None = None) -> None:
-        self.engine = engine
-        self.policy = policy or RevisitPolicy()
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    def session(self) -> Session:
-        return self._sessions()
-
-    def transaction(self) -> AbstractContextManager[Session]:
-        """A session whose block is one transaction, committed at its end."""
-        return self._sessions.begin()
-
-    # Sources and runs
-
-    def ensure_source(self, key: str, name: str, host: str, platform: str,
-                      level: str | None = None, region: str | None = None) -> int:
-        """Create or update the source row for ``key`` and return its id."""
-        values = {"name": name, "host": host, "platform": platform, "level": level, "region": region}
-        try:
-            return self._write_source(key, values)
-        except IntegrityError:  # another process created it between our read and our insert
-            return self._write_source(key, values)
-
-    def _write_source(self, key: str, values: Mapping[str, str | None]) -> int:
-        with self._sessions.begin() as session:
-            source = session.scalar(select(Source).where(Source.key == key))
-            if source is None:
-                source = Source(key=key)
-                session.add(source)
-            for name, value in values.items():
-                setattr(source, name, value)
-            session.flush()
-            return source.id
-
-    def start_run(self, source_key: str) -> int:
-        with self._sessions.begin() as session:
-            run = CrawlRun(source_id=self._source_id(session, source_key))
-            session.add(run)
-            session.flush()
-            return run.id
-
-    def finish_run(self, run_id: int, status: str, counts: Mapping[str, int], message: str | None = None,
-                   walked_to_end: bool = False) -> None:
-        with self._sessions.begin() as session:
-            run = session.get(CrawlRun, run_id)
-            run.status, run.message, run.finished_at = status, message, utcnow()
-            run.walked_to_end = walked_to_end
-            for name in ("pages", "new", "changed", "unchanged", "not_modified", "errors", "incomplete"):
-                setattr(run, name, int(counts.get(name, 0)))
-
-    def run_status(self, run_id: int) -> str | None:
-        """A run's status ("running", "completed", …), None for no such run."""
-        with self.session() as session:
-            return session.scalar(select(CrawlRun.status).where(CrawlRun.id == run_id))
-
-    def close_abandoned_runs(self, source_key: str) -> int:
-        """Mark runs left "running" by a crawl process that died as interrupted.
-
-        Call it holding the source's crawl lease: then no live process owns them.
-        """
-        with self._sessions.begin() as session:
-            runs = session.scalars(select(CrawlRun).join(Source)
-                                   .where(Source.key == source_key, CrawlRun.status == "running")).all()
-            for run in runs:
-                run.status, run.finished_at = "interrupted", utcnow()
-                run.message = "the crawl process ended without finishing (killed?)"
-            return len(runs)
-
-    def record_error(self, run_id: int, url: str, kind: str, message: str, role: str = "detail") -> None:
-        with self._sessions.begin() as session:
-            session.add(CrawlError(run_id=run_id, url=url, role=role, kind=kind, message=message[:2000]))
-
-    def runs(self, source_key: str | None = None, limit: int = 50) -> list[tuple[CrawlRun, str]]:
-        """The latest runs (of one source, or of all), newest first, with their source's key."""
-        with self.session() as session:
-            query = select(CrawlRun, Source.key).join(Source).order_by(CrawlRun.id.desc()).limit(limit)
-            if source_key:
-                query = query.where(Source.key == source_key)
-            return [(run, key) for run, key in session.execute(query)]
-
-    # What is known
-
-    def known_urls(self, source_key: str) -> set[str]:
-        """The canonical URLs of the notices archived for a source."""
-        with self.session() as session:
-            query = select(Document.canonical_url).join(Source).where(Source.key == source_key)
-            return set(session.scalars(query))
-
-    def revisits(self, source_key: str, due_by: dt.datetime | None = None) -> list[Revisit]:
-        """The known notices of a source to re-check, newest first, with validators and list context:
-        those the revisit policy says are due by ``due_by``, or every one when it is None."""
-        with self.session() as session:
-            query = (select(Document.url, Document.etag, Document.last_modified, Document.listed_title,
-                            Document.listed_date)
-                     .join(Source).where(Source.key == source_key).order_by(Document.first_seen.desc()))
-            if due_by is not None:
-                query = query.where(or_(Document.next_check_at.is_(None), Document.next_check_at <= due_by))
-            return [Revisit(*row) for row in session.execute(query)]
-
-    def list_walk_completed(self, source_key: str) -> bool:
-        """Whether the lists were walked to their end and no later run may have left a gap.
-
-        Stopping at the first page of known notices is safe only then: a run that
-        archived new notices from the top of a list and died before reaching known
-        ones (an interrupted first crawl, a killed night run) leaves older new notices
-        below them, so the next run walks every page.
-        """
-        with self.session() as session:
-            walked = session.scalar(
-                select(CrawlRun.id).join(Source)
-                .where(Source.key == source_key, CrawlRun.status == "completed", CrawlRun.walked_to_end.is_(True))
-                .order_by(CrawlRun.id.desc()).limit(1))
-            if walked is None:
-                return False
-            later_unwalked = (select(CrawlRun.id).join(Source)
-                              .where(Source.key == source_key, CrawlRun.id > walked, CrawlRun.walked_to_end.is_(False)))
-            gap = select(Event.id).where(Event.kind == "new", Event.run_id.in_(later_unwalked)).limit(1)
-            return session.scalar(gap) is None
-
-    def pending_failures(self, source_key: str, days: int = 30) -> list[str]:
-        """Detail pages that failed in recent runs and are still not archived: to be tried again."""
-        since = utcnow() - dt.timedelta(days=days)
-        with self.session() as session:
-            archived = select(Document.canonical_url)
-            query = (select(CrawlError.url).join(CrawlRun, CrawlError.run_id == CrawlRun.id).join(Source)
-                     .where(Source.key == source_key, CrawlError.role == "detail", CrawlError.at >= since)
-                     .distinct())
-            known = set(session.scalars(archived.join(Source).where(Source.key == source_key)))
-            return sorted(url for url in session.scalars(query) if canonical_url(url) not in known)
+    Sources, runs and what a crawl plans from live in CrawlRecords (archive/crawls.py), the
+    reading side in ArchiveReader (archive/reading.py); this class writes what crawls see.
+    """
 
     # Writing
 
@@ -300,8 +158,8 @@ class Archive:
                 "source_id": source_id, "canonical_url": canonical, "url": url, "first_seen": seen_at,
                 "last_seen": seen_at, "last_changed": seen_at, "version_count": 0, "status": "active",
                 "missing_checks": 0})
-            document = session.scalar(select(Document).where(Document.canonical_url == canonical)
-                                      .with_for_update())
+            document = session.execute(select(Document).where(Document.canonical_url == canonical)
+                                       .with_for_update()).scalar_one()
             document.url = url
             kept = _listing(document).updated_by(listing)
             document.listed_title, document.listed_date = kept.title, kept.date
@@ -371,12 +229,6 @@ class Archive:
             document.status = "active"
             self._add_event(session, document.id, None, run_id, "restored", at)
 
-    def _source_id(self, session: Session, key: str) -> int:
-        source_id = session.scalar(select(Source.id).where(Source.key == key))
-        if source_id is None:
-            raise ArchiveError(f"unknown source {key!r}: register it with ensure_source first")
-        return source_id
-
     @staticmethod
     def _latest_version(session: Session, document_id: int) -> Version | None:
         return session.scalar(
@@ -426,8 +278,8 @@ class Archive:
             rows = session.execute(query).all()
         for version_id, source_key, document, raw_sha256 in rows:
             with self.session() as session:
-                page = session.get(RawPage, raw_sha256)
-                files = {a.url: (a.sha256, zlib.decompress(session.get(RawPage, a.sha256).compressed))
+                page = session.get_one(RawPage, raw_sha256)
+                files = {a.url: (a.sha256, zlib.decompress(session.get_one(RawPage, a.sha256).compressed))
                          for a in session.scalars(select(Attachment).where(Attachment.version_id == version_id))
                          if a.sha256}
                 yield StoredNotice(version_id, source_key, document.url,
@@ -441,7 +293,7 @@ class Archive:
         Returns whether anything differed.
         """
         with self._sessions.begin() as session:
-            version = session.get(Version, version_id)
+            version = session.get_one(Version, version_id)
             old = ({name: getattr(version, name) for name in VERSION_FIELDS}, version.content_hash,
                    [(a.url, a.name, a.sha256, a.format, a.text, a.error) for a in version.attachments])
             for name in VERSION_FIELDS:
@@ -488,65 +340,6 @@ class Archive:
     def _add_event(session: Session, document_id: int, version_id: int | None, run_id: int | None,
                    kind: str, at: dt.datetime) -> None:
         session.add(Event(document_id=document_id, version_id=version_id, run_id=run_id, kind=kind, at=at))
-
-    # Reading
-
-    def search(self, query: Query, all_versions: bool = False, sort: str = "relevance", limit: int = 20,
-               offset: int = 0, facets: bool = True) -> SearchResult:
-        """Run a parsed query (archive.search.parse_query): the hits of one page, the total and the facets."""
-        with self.session() as session:
-            return Searcher(session).search(query, all_versions, sort, limit, offset, facets)
-
-    def find_document(self, key: str) -> Document | None:
-        """A document by id (digits) or by any URL of it, with its versions loaded."""
-        with self.session() as session:
-            if key.isascii() and key.isdigit():
-                document = session.get(Document, int(key)) if int(key) < 2**63 else None
-            else:
-                document = session.scalar(select(Document).where(Document.canonical_url == canonical_url(key)))
-            if document is not None:  # load what callers read after the session closes
-                _ = document.source.key, [list(version.attachments) for version in document.versions]
-            return document
-
-    def attachment(self, attachment_id: int) -> tuple[Attachment, bytes | None] | None:
-        """An archived attachment and its bytes (None when the file could not be fetched)."""
-        with self.session() as session:
-            row = session.get(Attachment, attachment_id)
-            if row is None:
-                return None
-            page = session.get(RawPage, row.sha256) if row.sha256 else None
-            return row, zlib.decompress(page.compressed) if page else None
-
-    def source_names(self) -> dict[str, str]:
-        """The archived sources: key -> bureau name."""
-        with self.session() as session:
-            return dict(session.execute(select(Source.key, Source.name).order_by(Source.key)).all())
-
-    def raw_page(self, sha256: str) -> bytes | None:
-        with self.session() as session:
-            page = session.get(RawPage, sha256)
-            return zlib.decompress(page.compressed) if page else None
-
-    def events(self, document_id: int | None = None) -> list[Event]:
-        with self.session() as session:
-            query = select(Event).order_by(Event.id)
-            if document_id is not None:
-                query = query.where(Event.document_id == document_id)
-            return list(session.scalars(query))
-
-    def iter_records(self, all_versions: bool = False, search: Query | None = None,
-                     batch: int = 500) -> Iterator[dict[str, object]]:
-        """Export records: each document's latest version, or every version, oldest document first;
-        with ``search``, only those matching it. Rows are read in batches: memory stays flat."""
-        with self.session() as session:
-            searcher = Searcher(session)
-            query = searcher.select_versions(Version, Document, Source.key).where(
-                *searcher.where(search or Query(None), all_versions))
-            query = (query.options(selectinload(Version.attachments)).order_by(Document.id, Version.number)
-                     .execution_options(yield_per=batch))
-            for version, document, source_key in session.execute(query):
-                yield export_record(source_key, document, version)
-
 
 _SAVE_ATTEMPTS = 4
 

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 
 from archive import Archive, open_archive
+from archive.crawls import Revisit
 from archive.models import utcnow
 from archive.revisits import DUE_SLACK, RevisitPolicy
-from archive.store import Revisit
 from archive.urls import canonical_url
 from spiders.registry import SourceConfig
 
@@ -68,6 +68,13 @@ class CrawlContext:
         return self.archive.revisits(self.source.key, None if self.revisit_all else utcnow() + DUE_SLACK)
 
 
+class CrawlOptions(TypedDict):
+    """A crawl's --full and --revisit, as plan_crawl takes them."""
+
+    full: bool
+    revisit: bool
+
+
 def plan_crawl(archive: Archive, source: SourceConfig, *, full: bool = False, revisit: bool = False,
                shared: SharedCrawl | None = None) -> CrawlContext:
     """The context of a crawl of ``source`` with these options, from what the archive holds now."""
@@ -88,4 +95,7 @@ def open_crawl_archive(settings: BaseSettings) -> Archive:
 
 def context_of(crawler: Crawler) -> CrawlContext:
     """The context of the crawl a component serves (its spider was given it)."""
-    return crawler.spider.context
+    context = getattr(crawler.spider, "context", None)
+    if not isinstance(context, CrawlContext):
+        raise RuntimeError(f"the spider {crawler.spider!r} was given no crawl context")
+    return context

@@ -21,8 +21,9 @@ from twisted.python.failure import Failure
 from archive import Archive, ArchiveError, resolve_db_url
 from archive.leases import Lease, LeaseTaken
 from archive.records import china_time
-from crawler.context import CrawlContext, open_crawl_archive, plan_crawl
+from crawler.context import CrawlContext, CrawlOptions, open_crawl_archive, plan_crawl
 from crawler.distributed import SharedCrawl, connect, new_worker_id, shared_crawl_settings
+from crawler.distributed.shared import text_of
 from crawler.middlewares import parse_host_map
 from spiders.loader import spider_class
 from spiders.registry import SourceConfig
@@ -130,9 +131,12 @@ def run_crawls(sources: list[SourceConfig], settings: Settings, full: bool = Fal
             try:
                 if cluster is None:
                     lease, shared = _take_lease(archive, source.key, settings), None
-                    options = {"full": full, "revisit": revisit}
+                    options = CrawlOptions(full=full, revisit=revisit)
                 else:
-                    lease, shared, options = cluster.join(archive, source, full, revisit)
+                    joined = cluster.join(archive, source, full, revisit)
+                    if joined is None:  # join starts the crawl when none is under way
+                        raise RuntimeError(f"{source.key}: neither joined nor started a shared crawl")
+                    lease, shared, options = joined
             except LeaseTaken as error:
                 skipped[source.key] = RunSummary(source.key, "locked", message=(
                     f"not crawled: another crawl of {source.key} is running ({error.holder}); "
@@ -172,7 +176,7 @@ def work_on_shared_crawls(sources: dict[str, SourceConfig], settings: Settings, 
 
     process = CrawlerProcess(settings)
     logging.getLogger("scrapy.downloadermiddlewares.robotstxt").addFilter(_Demote())
-    active: dict[str, tuple[Lease, SharedCrawl]] = {}
+    active: dict[str, tuple[Lease, SharedCrawl | None]] = {}
     failed_at: dict[str, float] = {}  # a crawl that failed to run here is not joined again for a while
     joined = 0
 
@@ -199,8 +203,7 @@ def work_on_shared_crawls(sources: dict[str, SourceConfig], settings: Settings, 
             joined += 1
             report(f"{key}: joined run {context.run_id}")
             crawler = _new_crawler(process, context.source)
-            process.crawl(crawler, context=context).addBoth(
-                lambda outcome, key=key, crawler=crawler: left(key, crawler, outcome))
+            process.crawl(crawler, context=context).addBoth(functools.partial(left, key, crawler))
 
     def join(source: SourceConfig) -> tuple[Lease, CrawlContext] | None:
         """Join the source's shared crawl, if one is under way, and plan this worker's part of it."""
@@ -260,10 +263,10 @@ class Cluster:
         self.lease_seconds = settings.getfloat("ZWGK_LEASE_SECONDS")
 
     def started_crawls(self) -> set[str]:
-        return {key.decode() for key in self.redis.smembers(f"{self.prefix}:crawls")}
+        return {text_of(key) for key in self.redis.smembers(f"{self.prefix}:crawls")}
 
     def join(self, archive: Archive, source: SourceConfig, full: bool = False, revisit: bool = False,
-             start: bool = True) -> tuple[Lease, SharedCrawl, dict[str, bool]] | None:
+             start: bool = True) -> tuple[Lease, SharedCrawl, CrawlOptions] | None:
         """Join the source's shared crawl (starting it, if ``start``), with the options it was started with."""
         shared = SharedCrawl(self.redis, self.prefix, source.key, self.worker, self.worker_timeout)
         lease = shared.join(archive, source, full, revisit, self.lease_seconds,

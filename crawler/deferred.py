@@ -43,8 +43,10 @@ class HoldDeferred:
                 yield output
 
     def release(self, spider: Spider) -> None:
-        """At idle, crawl the held requests the spider still wants, and keep the crawl open for them."""
-        wanted = [request for request in self.held if spider.still_wanted(request)]
+        """At idle, crawl the held requests the spider still wants (a spider without a
+        ``still_wanted(request)`` wants them all), and keep the crawl open for them."""
+        still_wanted = getattr(spider, "still_wanted", lambda request: True)
+        wanted = [request for request in self.held if still_wanted(request)]
         self.held = []
         for request in wanted:
             self.crawler.engine.crawl(request)

@@ -133,7 +133,7 @@ class ResponseEncodingMiddleware:
     def process_response(self, request: Request, response: Response) -> Response:
         if not isinstance(response, TextResponse) or not response.body:
             return response
-        content_type = response.headers.get(b"Content-Type", b"").decode("latin-1")
+        content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
         encoding = detect_encoding(response.body, content_type)
         return response.replace(encoding=encoding) if encoding != response.encoding else response
 
@@ -178,6 +178,8 @@ class BackoffRetryMiddleware:
 
     def retry(self, request: Request, reason: str | Exception) -> Request | None:
         """The request again, after a delay that doubles with each attempt; None once retries are spent."""
+        if self.spider is None:
+            raise RuntimeError("a request is retried only once its spider has opened")
         retry = get_retry_request(request, spider=self.spider, reason=reason)
         if retry is not None:
             delay = min(self.backoff_max, self.backoff_base * 2 ** (retry.meta["retry_times"] - 1))

@@ -36,8 +36,9 @@ class ArchivePipeline:
         self.max_attachments = settings.getint("ZWGK_MAX_ATTACHMENTS")
         self.file_limits = FileLimits(settings.getfloat("ZWGK_ATTACHMENT_TIMEOUT"),
                                       settings.getint("ZWGK_ATTACHMENT_MEMORY"))
-        self.archive: Archive | None = None
-        self.source: SourceConfig | None = None
+        # The crawl context's, set when the spider opens.
+        self.archive: Archive
+        self.source: SourceConfig
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
@@ -178,7 +179,10 @@ class ArchivePipeline:
     def _error(self, url: str, kind: str, message: str, role: str = "detail") -> None:
         self._count("errors")
         self.stats.set_value("zwgk/first_error", self.stats.get_value("zwgk/first_error") or f"{kind}: {message}")
-        self.archive.record_error(self.run_id, url, kind, message, role)
+        run_id = self.run_id
+        if run_id is None:
+            raise RuntimeError(f"{kind} error at {url} before the run started: {message}")
+        self.archive.record_error(run_id, url, kind, message, role)
 
     def _count(self, name: str) -> None:
         self.stats.inc_value(f"zwgk/{name}")

@@ -78,9 +78,13 @@ class RunRecorder:
 
     def finish_run(self, totals: dict[str, int | str], reason: str) -> FinishedRun:
         """Finish the run with these totals, judge the source's health, set ``zwgk/status``."""
-        counts = {name: totals.get(name, 0) for name in COUNTS}
-        listed = totals.get("list_pages", 0)
-        first_error = totals.get("first_error")
+        if self.run_id is None:
+            raise RuntimeError("a run is finished only once it has started")
+        counts = {name: _count(totals, name) for name in COUNTS}
+        listed = _count(totals, "list_pages")
+        error = totals.get("first_error")
+        first_error = None if error is None else str(error)
+        message: str | None
         if reason != "finished":
             status, message = "interrupted", f"crawl stopped: {reason}"
         elif listed == 0:
@@ -99,7 +103,15 @@ class RunRecorder:
         return FinishedRun(status, counts, message)
 
 
-def _walked_to_end(totals: dict) -> bool:
+def _count(totals: dict[str, int | str], name: str) -> int:
+    """One of the run's counters (0 if nothing counted it)."""
+    value = totals.get(name, 0)
+    if not isinstance(value, int):
+        raise TypeError(f"the run's {name} count is {value!r}, not a number")
+    return value
+
+
+def _walked_to_end(totals: dict[str, int | str]) -> bool:
     """Whether the run started list walks and ended every one of them."""
     started = {name.removeprefix(WALK_STARTED) for name in totals if name.startswith(WALK_STARTED)}
     ended = {name.removeprefix(WALK_ENDED) for name in totals if name.startswith(WALK_ENDED)}

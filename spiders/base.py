@@ -90,6 +90,12 @@ class NoticeSpider(scrapy.Spider):
         self.known = context.known
         self.detail_re = re.compile(self.source.detail_pattern or self.detail_pattern)
 
+    def list_entries(self, response: Response) -> Iterable[ListEntry]:
+        raise NotImplementedError(f"the {self.platform or type(self).__name__} spider reads no list pages")
+
+    def next_page(self, response: Response) -> str | None:
+        raise NotImplementedError(f"the {self.platform or type(self).__name__} spider reads no list pages")
+
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for request in self.initial_requests():
             yield request
@@ -215,8 +221,8 @@ class NoticeSpider(scrapy.Spider):
                               dont_filter=True, cb_kwargs={"entry": entry},
                               meta={"handle_httpstatus_list": [304, 404, 410], ROLE: "revisit"})
 
-    def failed(self, failure: Failure) -> Iterable[FetchErrorItem]:
-        request = failure.request
+    def failed(self, failure: Failure) -> Iterable[scrapy.Request | FetchErrorItem]:
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it; Twisted's Failure does not declare it
         entry = request.cb_kwargs.get("entry")
         url = entry.url if entry else request.meta.get(ORIGINAL_URL, request.url)
         kind, message = describe_failure(failure)
@@ -272,11 +278,11 @@ def _header(headers, name: bytes) -> str | None:
 def describe_failure(failure: Failure) -> tuple[str, str]:
     """One clear line for a failed request: what went wrong, without a traceback."""
     error = failure.value
-    url = failure.request.meta.get(ORIGINAL_URL, failure.request.url)
+    url = failure.request.meta.get(ORIGINAL_URL, failure.request.url)  # type: ignore[attr-defined]  # as above
     host = url.split("/")[2] if "//" in url else url
-    if failure.check(OutOfScope):
+    if isinstance(error, OutOfScope):
         return "scope", str(error)
-    if failure.check(HttpError):
+    if isinstance(error, HttpError):
         status = error.response.status
         return f"http-{status}", f"the site answered {status} for {error.response.url}"
     if failure.check(CannotResolveHostError, DNSLookupError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from scrapy.settings import BaseSettings
 
 from .base import NoticeSpider
@@ -47,5 +49,5 @@ class RegistrySpiderLoader:
     def list(self) -> list[str]:
         return sorted(self._sources)
 
-    def find_by_request(self, request) -> list[str]:
+    def find_by_request(self, request) -> builtins.list[str]:  # `list` here is the method above
         return [key for key in self._sources if self.load(key).handles_request(request)]

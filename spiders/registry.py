@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cssselect import GenericTranslator, SelectorError
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
+else:
     import tomli as tomllib
 
 BUNDLED_SOURCES = Path(__file__).with_name("sources.toml")

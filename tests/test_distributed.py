@@ -7,6 +7,7 @@ compared with one plain `zwgk crawl --all` of the same sites.
 
 from __future__ import annotations
 
+import concurrent.futures
 import fcntl
 import json
 import os
@@ -224,8 +225,16 @@ def test_workers_share_the_crawls_a_clustered_scheduler_starts(
     wait_for(lambda: all(output.saw("waiting for shared crawls") for output in outputs), "the workers to start")
     monkeypatch.setenv("ZWGK_HOST_MAP", site.host_map_json)
     harvester = Harvester(postgres_url, config=ScheduleConfig(), crawl_settings=settings, redis_url=shared_redis.url)
+    # The catalogue waits until both workers have joined the crawl, so they find its pages queued.
+    catalogue = site.server.hold("/jtj.gz.gov.cn/gkmlpt/index")
     try:
-        assert harvester.crawl("guangzhou") == 0  # the job: start the crawl, work on it with the workers
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            job = pool.submit(harvester.crawl, "guangzhou")  # the job: start the crawl, work on it with the workers
+            try:
+                wait_for(lambda: all(output.saw("guangzhou: joined run") for output in outputs), "the workers to join")
+            finally:
+                catalogue.release()
+            assert job.result(timeout=600) == 0
         wait_for(lambda: any(output.saw(r"^guangzhou: \w+: \d+ pages") for output in outputs),
                  "a worker to report its part")
     finally:

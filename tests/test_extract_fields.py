@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from crawler.extract import extract_notice
 from crawler.extract.dates import merge_time, parse_date
 from crawler.extract.docnumber import canonical_doc_number, parse_doc_number
 from crawler.extract.doctype import classify_doc_type
-from crawler.extract.encoding import decode_html, detect_encoding
+from crawler.extract.encoding import UTF8_BYTES_PER_INVALID, decode_counted, decode_html, detect_encoding, utf8_damage
 from crawler.extract.html import element_text, parse_html
 from crawler.extract.metadata import read_labelled_fields
-from crawler.extract.normalise import normalise_text, strip_pinyin_artefacts, to_simplified
+from crawler.extract.normalise import (
+    normalise_text,
+    strip_control_characters,
+    strip_pinyin_artefacts,
+    tidy_lines,
+    to_simplified,
+)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -116,6 +125,55 @@ def test_bom_and_big5_declarations() -> None:
     assert decode_html("\ufeff中文".encode("utf-8")) == "中文"
     big5 = '<meta charset="big5"><p>交通運輸</p>'.encode("big5")
     assert "交通運輸" in decode_html(big5)
+
+
+XIANGTAN_PAGES = sorted((Path(__file__).parent / "fixtures" / "sites" / "jtj.xiangtan.gov.cn").rglob("content_*.html"))
+UTF8_PAGE = ("<html><head><title>关于开展公路养护工作的通知</title></head><body><div class=\"content\">"
+             + "<p>各区县交通运输局：为做好全市公路养护工作，现将有关事项通知如下。</p>" * 40 + "</div></body></html>")
+
+
+def test_a_utf8_page_with_a_few_stray_bytes_stays_utf8_and_counts_them() -> None:
+    data = UTF8_PAGE.encode("utf-8")
+    head, tail = data.split(b"</p>", 1)
+    damaged = head + b"\xff</p>" + tail.replace(b"</p>", b"\xe4\xb8</p>", 1)  # a stray byte, a cut character
+    assert utf8_damage(data) == 0 and utf8_damage(damaged) == 2
+    text, replaced = decode_counted(damaged)
+    assert replaced == 2 and text.count("\ufffd") == 2 and "为做好全市公路养护工作" in text
+    assert extract_notice(damaged, "https://example.gov.cn/a.html").undecodable == 2
+
+
+def test_a_utf8_page_cut_inside_its_last_character_is_not_damaged() -> None:
+    assert utf8_damage(UTF8_PAGE.encode("utf-8")[:-len("</div></body></html>") - 1]) == 0
+
+
+def test_too_many_bad_bytes_or_too_little_utf8_is_not_utf8() -> None:
+    data = UTF8_PAGE.encode("utf-8")
+    limit = len(data) // UTF8_BYTES_PER_INVALID
+    peppered = data.replace(b"</p>", b"\xff</p>")
+    assert data.count(b"</p>") > limit and utf8_damage(peppered) is None
+    ascii_with_one_gbk_word = b"<html><body>" + b"<p>notice</p>" * 100 + "公路".encode("gbk") + b"</body></html>"
+    assert utf8_damage(ascii_with_one_gbk_word) is None
+    assert "公路" in decode_html(ascii_with_one_gbk_word)
+
+
+@pytest.mark.parametrize("path", XIANGTAN_PAGES[:3], ids=lambda p: p.name)
+def test_gbk_pages_of_the_xiangtan_fixture_still_decode_as_gbk(path: Path) -> None:
+    data = path.read_bytes()
+    assert utf8_damage(data) is None and detect_encoding(data) == "gb18030"
+    assert decode_counted(data) == (data.decode("gb18030"), 0)
+
+
+def test_nul_and_control_characters_never_reach_a_field() -> None:
+    page = ("<html><head><title>关于\x00公路\x1b[31m通知</title></head><body><div class=\"content\">"
+            "<p>第一段\x00文字\x1b]0;pwned\x07。\x7f\x9b</p><p>附件：<a href=\"/f.pdf\">附\x00件.pdf</a></p>"
+            "</div></body></html>")
+    notice = extract_notice(page.encode("utf-8"), "https://example.gov.cn/a.html")
+    texts = [value for value in notice.as_dict().values() if isinstance(value, str)]
+    texts += [link.name for link in notice.attachments]
+    assert notice.title and "公路" in notice.title and "第一段文字" in notice.body
+    assert not any(char in text for text in texts for char in "\x00\x1b\x07\x7f\x9b")
+    assert strip_control_characters("a\x00b\tc\nd\ud800e") == "ab\tc\nde"
+    assert tidy_lines("一\x00\x0c二\r\n三") == "一二\n三"
 
 
 def _labels(markup: str) -> dict[str, str]:

@@ -35,14 +35,18 @@ class AlertSettings:
 def load_alert_settings(path: str | Path | None = None) -> AlertSettings:
     alerts, file = load_table("alerts", path, frozenset({"base_url"}))
     secrets, _ = load_table("secrets", path)
-    if not all(isinstance(value, str) for value in secrets.values()):
+    strings = {name: value for name, value in secrets.items() if isinstance(value, str)}
+    if len(strings) != len(secrets):
         raise ConfigError(f"{file}: [secrets] values must be strings")
-    return AlertSettings(alerts.get("base_url"), dict(secrets))
+    base_url = alerts.get("base_url")
+    if base_url is not None and not isinstance(base_url, str):
+        raise ConfigError(f"{file}: [alerts] base_url must be a string")
+    return AlertSettings(base_url, strings)
 
 
 def expand(url: str, secrets: dict[str, str]) -> str:
     """Fill ``${NAME}`` from [secrets], else the environment."""
-    def value(match: re.Match) -> str:
+    def value(match: re.Match[str]) -> str:
         name = match.group(1)
         found = secrets.get(name, os.environ.get(name))
         if found is None:
@@ -63,7 +67,7 @@ def masked(url: str) -> str:
             plugin = None
         if not plugin:
             return url.split("://", 1)[0] + "://…"
-        url = plugin.url(privacy=True)
+        url = plugin.url(privacy=True)  # type: ignore[no-untyped-call]  # apprise leaves url() unannotated
     parts = urlsplit(url)
     host = parts.netloc.rsplit("@", 1)[-1]  # as written: ${NAME}s keep their case
     if parts.username:
@@ -94,7 +98,7 @@ def apprise_notify(url: str, title: str, body: str) -> str | None:
     notifier = apprise.Apprise()
     if not notifier.add(url):
         return "not a channel URL Apprise understands"
-    with apprise.LogCapture(level=logging.WARNING) as captured:
+    with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]  # unannotated in apprise
         sent = notifier.notify(title=title, body=body)
     if sent:
         return None

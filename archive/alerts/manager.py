@@ -24,13 +24,14 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ..errors import AlertError
 from ..leases import Lease, LeaseTaken
 from ..models import AlertDelivery, AlertRule, Document, Event, Source, Version, utcnow
 from ..output.diff import diff_records
 from ..output.feeds import atom_feed
-from ..records import export_record
+from ..records import export_record, shorten
 from ..search import QueryError, Searcher, parse_query
 from ..store import Archive
 from .channels import PLACEHOLDER, AlertSettings, Notifier, apprise_notify, expand, masked
@@ -46,6 +47,13 @@ BACKOFF_FIRST = dt.timedelta(minutes=5)
 BACKOFF_MAX = dt.timedelta(hours=6)
 SUMMARY_LINES = 5
 DIGEST_SIZE = 50  # notices in one digest message; more make several
+# A message is bounded before Apprise formats it: e-mail header folding is quadratic in the
+# subject's length (a 16k-character title took 7 s, a 1 MB one never finished), and Apprise
+# writes the subject as one quoted-printable line (9 bytes a Chinese character) that SMTP's
+# 998-byte line limit refuses past about 105 characters.
+MAX_MESSAGE_TITLE = 100
+MAX_MESSAGE_LINE = 500  # one line of a message: a notice's title, a changed field
+MAX_MESSAGE_TEXT = 20_000
 _INSERT_CHUNK = 1000
 
 
@@ -158,7 +166,7 @@ class Alerts:
         return planned
 
     @staticmethod
-    def _matching_events(session, searcher: Searcher, rule: AlertRule, newest: int) -> list[int]:
+    def _matching_events(session: Session, searcher: Searcher, rule: AlertRule, newest: int) -> list[int]:
         unseen = Event.id > rule.last_event_id
         if rule.planned_at is not None:
             unseen |= Event.at >= rule.planned_at - LOOK_BACK
@@ -235,26 +243,28 @@ class Alerts:
         """The title and text of one message: one event, or a digest of several."""
         entries = [self._describe(event_id) for event_id in event_ids]
         if len(entries) == 1:
-            return entries[0]
-        title = f"[zwgk] {rule.name}：{len(entries)} 条"
-        return title, "\n\n".join(f"{number}. {entry_title}\n{text}"
-                                  for number, (entry_title, text) in enumerate(entries, 1))
+            title, text = entries[0]
+        else:
+            title = f"[zwgk] {rule.name}：{len(entries)} 条"
+            text = "\n\n".join(f"{number}. {entry_title}\n{entry_text}"
+                                 for number, (entry_title, entry_text) in enumerate(entries, 1))
+        return shorten(title, MAX_MESSAGE_TITLE), shorten(text, MAX_MESSAGE_TEXT)
 
     def _describe(self, event_id: int) -> tuple[str, str]:
         with self.archive.session() as session:
-            event = session.get(Event, event_id)
+            event = session.get_one(Event, event_id)
             if event.document_id is None:
-                source = session.get(Source, event.source_id)
+                source = session.get_one(Source, event.source_id)
                 label = "来源异常" if event.kind == "source_broken" else "来源恢复"
                 return f"[zwgk] {label}：{source.name}（{source.key}）", event.message or ""
-            document = session.get(Document, event.document_id)
-            version = session.get(Version, event.version_id)
+            document = session.get_one(Document, event.document_id)
+            version = session.get_one(Version, event.version_id)
             record = export_record(document.source.key, document, version)
             source_name = document.source.name
             previous = None
             if event.kind == "changed" and version.number > 1:
-                older = session.scalar(select(Version).where(Version.document_id == document.id,
-                                                             Version.number == version.number - 1))
+                older = session.execute(select(Version).where(Version.document_id == document.id,
+                                                              Version.number == version.number - 1)).scalar_one()
                 previous = export_record(document.source.key, document, older)
         label = {"new": "新文件", "changed": "文件更新"}.get(event.kind, event.kind)
         lines = [record["title"] or record["url"],
@@ -269,11 +279,12 @@ class Alerts:
             lines.append(f"修改（第{previous['version']}版 → 第{record['version']}版）：")
             lines += [f"  {name}：{old or '—'} → {new or '—'}" for name, old, new in change.fields]
             lines += _summary("+", change.added) + _summary("-", change.removed)
-        return f"[zwgk] {label}：{record['title'] or record['url']}", "\n".join(lines)
+        lines = [shorten(line, MAX_MESSAGE_LINE) for line in lines]
+        return shorten(f"[zwgk] {label}：{record['title'] or record['url']}", MAX_MESSAGE_TITLE), "\n".join(lines)
 
     # Looking back
 
-    def log(self, name: str | None = None, limit: int = 50) -> list[dict]:
+    def log(self, name: str | None = None, limit: int = 50) -> list[dict[str, object]]:
         with self.archive.session() as session:
             query = (select(AlertDelivery, AlertRule, Event.kind, Version.title)
                      .join(AlertRule, AlertDelivery.rule_id == AlertRule.id)

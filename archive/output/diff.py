@@ -7,11 +7,10 @@ character (the "word" level of a Chinese text) to show exactly what was edited.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..models import Document
-from ..records import document_record
+from ..records import ExportRecord, document_record
 
 # The fields a reader compares, in the order shown; body and attachments are diffed as text.
 COMPARED_FIELDS = ("title", "doc_number", "index_number", "issuer", "written_date", "published_at", "disclosure",
@@ -59,14 +58,14 @@ def diff_versions(document: Document, old: int | None = None, new: int | None = 
     return diff_records(document_record(document, old), document_record(document, new), context)
 
 
-def diff_records(old: Mapping[str, object], new: Mapping[str, object], context: int = 2) -> VersionDiff:
+def diff_records(old: ExportRecord, new: ExportRecord, context: int = 2) -> VersionDiff:
     """Diff two export records (archive.records) of one notice."""
     fields = [(name, old.get(name), new.get(name)) for name in COMPARED_FIELDS if old.get(name) != new.get(name)]
     return VersionDiff(int(old["version"]), int(new["version"]), fields,
                        diff_lines(_text(old), _text(new), context))
 
 
-def _text(record: Mapping[str, object]) -> str:
+def _text(record: ExportRecord) -> str:
     """The body, then each attachment's text under its name: what a reader of the notice reads."""
     pieces = [str(record.get("body") or "")]
     for attachment in record.get("attachments") or ():

@@ -10,15 +10,18 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, TYPE_CHECKING, Any
 
-from ..records import EXPORT_FIELDS
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+from ..records import EXPORT_FIELDS, ExportRecord
 
 FORMATS = ("jsonl", "csv", "parquet")
 _INTEGER_FIELDS = {"version", "versions", "document_id", "doc_number_year", "doc_number_serial"}
 
 
-def write_export(records: Iterable[dict], fmt: str, stream: IO, bom: bool = False) -> int:
+def write_export(records: Iterable[ExportRecord], fmt: str, stream: IO[Any], bom: bool = False) -> int:
     """Write ``records`` in ``fmt`` (one of FORMATS; parquet wants a binary stream); how many were written."""
     if fmt == "parquet":
         return write_parquet(records, stream)
@@ -28,7 +31,7 @@ def write_export(records: Iterable[dict], fmt: str, stream: IO, bom: bool = Fals
 
 
 @contextmanager
-def written_whole(path: str | Path, binary: bool = False) -> Iterator[IO]:
+def written_whole(path: str | Path, binary: bool = False) -> Iterator[IO[Any]]:
     """A file that appears only once written whole: a temporary file renamed into place on success,
     removed on failure, so an export that fails half-way leaves the previous file as it was.
 
@@ -48,12 +51,12 @@ def written_whole(path: str | Path, binary: bool = False) -> Iterator[IO]:
         raise
 
 
-def jsonl_lines(records: Iterable[dict]) -> Iterator[str]:
+def jsonl_lines(records: Iterable[ExportRecord]) -> Iterator[str]:
     for record in records:
         yield json.dumps(record, ensure_ascii=False) + "\n"
 
 
-def csv_lines(records: Iterable[dict], bom: bool = False) -> Iterator[str]:
+def csv_lines(records: Iterable[ExportRecord], bom: bool = False) -> Iterator[str]:
     """CSV with a header; ``attachments`` as a JSON list in one cell. ``bom`` lets Excel see UTF-8."""
     line = _Line()
     writer = csv.DictWriter(line, fieldnames=EXPORT_FIELDS)
@@ -88,7 +91,7 @@ def write_lines(lines: Iterable[str], stream: IO[str], header: bool = False) -> 
     return count - 1 if header else count
 
 
-def parquet_schema():
+def parquet_schema() -> pa.Schema:
     import pyarrow as pa
 
     attachment = pa.struct([("url", pa.string()), ("name", pa.string()), ("sha256", pa.string()),
@@ -97,7 +100,7 @@ def parquet_schema():
                        else pa.int64() if name in _INTEGER_FIELDS else pa.string()) for name in EXPORT_FIELDS])
 
 
-def write_parquet(records: Iterable[dict], sink: BinaryIO, row_group: int = 2000) -> int:
+def write_parquet(records: Iterable[ExportRecord], sink: IO[bytes], row_group: int = 2000) -> int:
     """Parquet, written a row group at a time, so memory stays flat however many records there are."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -111,6 +114,6 @@ def write_parquet(records: Iterable[dict], sink: BinaryIO, row_group: int = 2000
     return count
 
 
-def _chunks(records: Iterator[dict], size: int) -> Iterator[list[dict]]:
+def _chunks(records: Iterator[ExportRecord], size: int) -> Iterator[list[ExportRecord]]:
     while chunk := list(islice(records, size)):
         yield chunk

@@ -39,7 +39,8 @@ def atom_feed(title: str, feed_url: str, site_url: str, hits: Sequence[Hit]) -> 
             _add(_add(entry, "author"), "name", hit.issuer)
         summary = " · ".join(part for part in (hit.source, hit.doc_number, hit.published_at) if part)
         _add(entry, "summary", f"{summary}\n{hit.snippet}")
-    return ElementTree.tostring(feed, encoding="utf-8", xml_declaration=True)
+    document: bytes = ElementTree.tostring(feed, encoding="utf-8", xml_declaration=True)  # bytes for an encoding
+    return document
 
 
 def _add(parent: ElementTree.Element, name: str, text: str | None = None, **attributes: str) -> ElementTree.Element:

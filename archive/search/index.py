@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session
 
 from ..models import Attachment, SearchText, Version
-from .textindex import index_tokens, searchable_text
+from .textindex import MAX_INDEXED_FIELD_CHARS, index_tokens, searchable_text
 
 FTS_TABLE = "search_fts"
 # PostgreSQL caps a tsvector at 1 MB: a text with more distinct tokens is found by its text alone.
@@ -54,7 +54,9 @@ def _unindex(connection: Connection, version_id: int) -> None:
 
 
 def version_parts(version: Version, attachment_texts: Sequence[str | None]) -> list[str | None]:
-    return [version.title, version.doc_number, version.body, *attachment_texts]
+    """What a version is searched by: its title and 文号 (each bounded), its body, its attachments' texts."""
+    return [(version.title or "")[:MAX_INDEXED_FIELD_CHARS], (version.doc_number or "")[:MAX_INDEXED_FIELD_CHARS],
+            version.body, *attachment_texts]
 
 
 def index_existing_versions(connection: Connection, batch: int = 500) -> None:

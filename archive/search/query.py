@@ -38,12 +38,12 @@ class Not:
 
 @dataclass(frozen=True)
 class AllOf:
-    operands: tuple
+    operands: tuple[object, ...]
 
 
 @dataclass(frozen=True)
 class AnyOf:
-    operands: tuple
+    operands: tuple[object, ...]
 
 
 @dataclass
@@ -100,9 +100,9 @@ def parse_query(query: str, **filters: str | None) -> Query:
             chosen[name.lower()] = rest
         else:
             remaining.append((kind, value))
-    for name, value in filters.items():
-        if value:
-            chosen[name] = value
+    for name, given in filters.items():
+        if given:
+            chosen[name] = given
     _check_filters(chosen)
     if sum(kind != "paren" and value not in ("AND", "OR", "NOT") for kind, value in remaining) > MAX_TERMS:
         raise QueryError(f"the query has more than {MAX_TERMS} terms")
@@ -163,7 +163,7 @@ class _Parser:
             self.depth += 1
             if self.depth > MAX_DEPTH:
                 raise QueryError(f"NOT nests deeper than {MAX_DEPTH}")
-            node = Not(self._unary())
+            node: object = Not(self._unary())
             self.depth -= 1
             return node
         if kind == "paren":

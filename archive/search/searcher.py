@@ -9,6 +9,7 @@ itself is checked.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -28,9 +29,25 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ..models import CHINA_TIME, Document, SearchText, Source, Version
+from ..records import shorten
 from .index import FTS_TABLE
 from .query import SORTS, AllOf, AnyOf, Not, Query, QueryError, Term
 from .textindex import normalise_for_search, run_tokens, runs
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from sqlalchemy import Select
+    from sqlalchemy.sql import roles
+    from sqlalchemy.sql._typing import _ColumnExpressionOrStrLabelArgument, _ColumnsClauseArgument
+    from typing_extensions import Unpack
+
+    OrderBy = _ColumnExpressionOrStrLabelArgument[Any] | roles.OrderByRole  # what Select.order_by takes
+
+
+# A snippet is looked for in this much of the body first (then in the indexed text): normalising
+# a whole 2 MB body for every hit made one search take seconds.
+SNIPPET_SCAN_CHARS = 100_000
 
 
 @dataclass(frozen=True)
@@ -130,7 +147,7 @@ class Searcher:
             where.append(Version.published_at < _after(filters["to"]))
         return where
 
-    def select_versions(self, *columns):
+    def select_versions(self, *columns: _ColumnsClauseArgument[Any]) -> Select[Unpack[tuple[Any, ...]]]:
         """A select over versions joined with their document, source and search text."""
         return (select(*columns).select_from(Version)
                 .join(Document, Version.document_id == Document.id).join(Source, Document.source_id == Source.id)
@@ -139,7 +156,7 @@ class Searcher:
     def search(self, query: Query, all_versions: bool = False, sort: str = "relevance", limit: int = 20,
                offset: int = 0, facets: bool = True) -> SearchResult:
         where = self.where(query, all_versions)
-        total = self.session.scalar(self.select_versions(func.count()).where(*where))
+        total = self.session.execute(self.select_versions(func.count()).where(*where)).scalar_one()
         rows = self.session.execute(
             self.select_versions(Version, Document.version_count, Document.url, Source.key, SearchText.text)
             .where(*where).order_by(*self._order(query, sort)).limit(limit).offset(offset)).all()
@@ -148,17 +165,17 @@ class Searcher:
                 for version, versions, url, key, normalised in rows]
         return SearchResult(total, hits, self._facets(where) if facets else {})
 
-    def _order(self, query: Query, sort: str) -> list:
+    def _order(self, query: Query, sort: str) -> list[OrderBy]:
         if sort not in SORTS:
             raise QueryError(f"sort by one of {', '.join(SORTS)}, not {sort!r}")
-        newest = [desc(func.coalesce(Version.published_at, "")), desc(Version.id)]
+        newest: list[OrderBy] = [desc(func.coalesce(Version.published_at, "")), desc(Version.id)]
         if sort == "oldest":
             return [case((Version.published_at.is_(None), 1), else_=0), Version.published_at, Version.id]
         if sort == "date" or not query.terms():
             return newest
         # Relevance: how often the terms occur, per thousand characters of the text.
         length = func.length(SearchText.text) + 1000
-        counts = literal(0)
+        counts: ColumnElement[Any] = literal(0)
         for term in query.terms():
             counts = counts + _occurrences(term)
         return [desc(counts * 1000.0 / length), *newest]
@@ -174,7 +191,7 @@ class Searcher:
         return result
 
 
-def _occurrences(term: str) -> ColumnElement:
+def _occurrences(term: str) -> ColumnElement[float | Decimal]:
     """How many times ``term`` occurs in the text (length arithmetic, the same on both backends)."""
     return ((func.length(SearchText.text) - func.length(func.replace(SearchText.text, term, "")))
             / max(len(term), 1))
@@ -194,7 +211,7 @@ def _after(date: str) -> str:
 
 def _hit(version: Version, versions: int, url: str, source: str, normalised: str, terms: list[str],
          width: int = 120) -> Hit:
-    body = normalise_for_search(version.body or "")
+    body = normalise_for_search((version.body or "")[:SNIPPET_SCAN_CHARS])
     haystack = body if any(term in body for term in terms) else normalised
     first = min((haystack.find(term) for term in terms if term in haystack), default=0)
     start = max(0, first - width // 3)
@@ -205,8 +222,8 @@ def _hit(version: Version, versions: int, url: str, source: str, normalised: str
         while at >= 0:
             highlights.append((at, at + len(term)))
             at = snippet.find(term, at + len(term))
-    return Hit(version.document_id, version.number, versions, source, url, version.title, version.doc_number,
-               version.issuer, version.published_at, version.doc_type,
+    return Hit(version.document_id, version.number, versions, source, url, shorten(version.title),
+               shorten(version.doc_number), shorten(version.issuer), version.published_at, version.doc_type,
                ("…" if start else "") + snippet + ("…" if start + width < len(haystack) else ""),
                tuple(sorted((a + (1 if start else 0), b + (1 if start else 0)) for a, b in _merge(highlights))),
                version.seen_at.astimezone(CHINA_TIME).isoformat(timespec="seconds"))

@@ -16,16 +16,22 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from crawler.extract.normalise import to_simplified_by_character
+from crawler.extract.normalise import strip_control_characters, to_simplified_by_character
 
 # A run: letters and digits of any script, without the underscore; anything else separates runs.
 _RUN = re.compile(r"[^\W_]+")
 _SPACES = re.compile(r"\s+")
+# Search indexes at most this many characters of a version's text (title, 文号, body,
+# attachment texts, in that order), and of its title or 文号 alone: a 1 MB title or a
+# 100 MB attachment text is stored whole but cannot make indexing or a query unbounded.
+MAX_INDEXED_CHARS = 1_000_000
+MAX_INDEXED_FIELD_CHARS = 1_000
 
 
 def normalise_for_search(text: str) -> str:
-    """The form both indexed text and queries take."""
-    return _SPACES.sub(" ", to_simplified_by_character(unicodedata.normalize("NFKC", text)).casefold()).strip()
+    """The form both indexed text and queries take (no NUL or control characters: PostgreSQL refuses NUL)."""
+    folded = to_simplified_by_character(unicodedata.normalize("NFKC", strip_control_characters(text))).casefold()
+    return _SPACES.sub(" ", folded).strip()
 
 
 def runs(normalised: str) -> list[str]:
@@ -47,5 +53,5 @@ def index_tokens(normalised: str) -> list[str]:
 
 
 def searchable_text(parts: Iterable[str | None]) -> str:
-    """The normalised text of a version that search looks in (title, 文号, body, attachment texts)."""
-    return normalise_for_search("\n".join(part for part in parts if part))
+    """The normalised text of a version that search looks in, within :data:`MAX_INDEXED_CHARS`."""
+    return normalise_for_search("\n".join(part for part in parts if part)[:MAX_INDEXED_CHARS])

@@ -27,10 +27,11 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
 from .. import Archive, open_archive
-from ..output.diff import diff_versions
+from ..models import Document
+from ..output.diff import VersionDiff, diff_versions
 from ..output.export import csv_lines, jsonl_lines
 from ..output.feeds import atom_feed
-from ..records import NoSuchVersion, china_time, document_record
+from ..records import NoSuchVersion, china_time, document_record, shorten
 from ..search import SORTS, Hit, Query, QueryError, SearchResult, parse_query
 
 PAGE_SIZE = 20
@@ -127,6 +128,7 @@ def create_app(archive: Archive | None = None, db_url: str | None = None) -> Fas
     templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
     templates.env.globals.update(labels=LABELS, facet_labels=FACET_LABELS, filter_labels=FILTER_LABELS,
                                  is_web_url=is_web_url, china_time=china_time)
+    templates.env.filters["shown"] = shorten  # a title or value as shown: within records.MAX_SHOWN_CHARS
 
     @app.exception_handler(HTTPException)
     def error_page(request: Request, error: HTTPException) -> Response:
@@ -149,13 +151,13 @@ def create_app(archive: Archive | None = None, db_url: str | None = None) -> Fas
         return archive.search(search.query, all_versions=search.all_versions, sort=search.sort, limit=limit,
                               offset=(search.page - 1) * limit)
 
-    def notice_or_404(document_id: int):
+    def notice_or_404(document_id: int) -> Document:
         document = archive.find_document(str(document_id))
         if document is None:
             raise HTTPException(404, f"no archived notice {document_id}")
         return document
 
-    def diff_of(document_id: int, a: int | None, b: int | None):
+    def diff_of(document_id: int, a: int | None, b: int | None) -> tuple[Document, VersionDiff]:
         document = notice_or_404(document_id)
         return document, diff_versions(document, a or None, b or None, context=3)  # 0: the default, as unset
 

@@ -10,6 +10,7 @@ from .common import (
     archive_errors,
     config_option,
     db_option,
+    echo,
     echo_json,
     filter_options,
     json_option,
@@ -162,7 +163,7 @@ def alerts_feed(name: str, site: str, db_url: str | None) -> None:
 @db_option
 def alerts_log(name: str | None, limit: int, as_json: bool, db_url: str | None) -> None:
     """What was sent, when, and what failed (newest first)."""
-    from archive.records import china_time
+    from archive.records import china_time, shorten
 
     with archive_errors():
         rows = _alerts(db_url).log(name, limit)
@@ -174,7 +175,8 @@ def alerts_log(name: str | None, limit: int, as_json: bool, db_url: str | None) 
     for row in rows:
         when = (f"sent {row['sent_at']}" if row["status"] == "sent"
                 else f"{row['status']}, next try {row['next_attempt_at']}")
-        click.echo(f"{row['id']:>6} {row['rule']:<14} {row['event']:<8} {when}  {row['channel']}  {row['title'] or ''}")
+        title = shorten(row["title"]) or ""
+        echo(f"{row['id']:>6} {row['rule']:<14} {row['event']:<8} {when}  {row['channel']}  {title}")
         if row["error"]:
             click.echo(f"{'':>6} {row['error']}")
 

@@ -4,6 +4,7 @@ where the libraries' errors become exits (usage errors 2, operational errors 1).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -18,6 +19,23 @@ db_option = click.option("--db", "db_url", metavar="URL", help=DB_HELP)
 sources_option = click.option("--sources", "sources_file", metavar="FILE", help=SOURCES_HELP)
 config_option = click.option("--config", "config_file", metavar="FILE", help=CONFIG_HELP)
 json_option = functools.partial(click.option, "--json", "as_json", is_flag=True)
+# Terminal escape sequences (CSI, OSC, two-character ESC sequences) and every other control
+# character but tab and newline: crawled text must not move the cursor, retitle the window
+# or hide what is printed.
+_TERMINAL_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -~]?|\x9b[0-?]*[ -/]*[@-~]"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` without terminal escape sequences and control characters (tab and newline stay)."""
+    return _TERMINAL_CONTROL.sub("", text)
+
+
+def echo(message: str = "", err: bool = False) -> None:
+    """:func:`click.echo` for a line that holds crawled text: nothing in it reaches the terminal as a command."""
+    click.echo(terminal_safe(message), err=err)
 
 
 def settings_option(help_text: str) -> Callable:
@@ -38,7 +56,8 @@ def archive_errors() -> Iterator[None]:
         yield
     except ArchiveError as error:
         failure = click.ClickException(str(error))
-        failure.exit_code = error.exit_code
+        # click types exit_code as a ClassVar, but reads it from the instance: this one error's code.
+        failure.exit_code = error.exit_code  # type: ignore[misc]
         raise failure from error
     except OperationalError as error:
         raise click.ClickException(f"cannot open the archive: {first_line(error)}") from error

@@ -12,6 +12,7 @@ from .common import (
     check_redis,
     choose_sources,
     db_option,
+    echo,
     echo_json,
     load_registry,
     open_archive_or_fail,
@@ -73,9 +74,9 @@ def crawl(sources: tuple[str, ...], all_sources: bool, full: bool, revisit: bool
         click.echo(f"{summary.source:<12} {summary.status:<11} {summary.pages:>6} {summary.new:>5} "
                    f"{summary.changed:>7} {summary.unchanged:>9} {summary.errors:>6}")
         if summary.message and (not summary.ok or summary.errors):
-            click.echo(f"  {summary.source}: {summary.message}", err=True)
+            echo(f"  {summary.source}: {summary.message}", err=True)
         if summary.problem:
-            click.echo(f"  {summary.source}: looks broken: {summary.problem}", err=True)
+            echo(f"  {summary.source}: looks broken: {summary.problem}", err=True)
     if not all(summary.ok for summary in summaries):
         sys.exit(1)
 
@@ -112,7 +113,7 @@ def worker(redis_url: str, poll_seconds: float, settings: tuple[str, ...], sourc
     open_archive_or_fail(run_settings.get("ZWGK_DB")).close()
     check_redis(redis_url)
     click.echo(f"waiting for shared crawls at {redis_url} (Ctrl-C stops) …", err=True)
-    joined = work_on_shared_crawls(registry, run_settings, poll_seconds, report=lambda line: click.echo(line, err=True))
+    joined = work_on_shared_crawls(registry, run_settings, poll_seconds, report=lambda line: echo(line, err=True))
     click.echo(f"worker stopped after taking part in {joined} crawls", err=True)
 
 

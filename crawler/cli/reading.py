@@ -11,6 +11,7 @@ import click
 from .common import (
     archive_errors,
     db_option,
+    echo,
     echo_json,
     filter_options,
     find_or_fail,
@@ -19,6 +20,7 @@ from .common import (
     open_archive_or_fail,
     parse_search,
     sources_option,
+    terminal_safe,
 )
 
 
@@ -58,22 +60,24 @@ def search(query: tuple[str, ...], filters: dict[str, str | None], sort: str, al
     colour = sys.stdout.isatty()
     for hit in result.hits:
         version = f" v{hit.version}/{hit.versions}" if all_versions or hit.versions > 1 else ""
-        click.echo(click.style(f"{hit.title or '(no title)'}", bold=True) if colour else hit.title or "(no title)")
-        click.echo(f"  {hit.published_at or '—'}  {hit.source}  {hit.doc_number or ''}  {hit.issuer or ''}{version}")
-        click.echo(f"  {hit.url}  (id {hit.document_id})")
+        title = terminal_safe(hit.title or "(no title)")
+        click.echo(click.style(title, bold=True) if colour else title)
+        echo(f"  {hit.published_at or '—'}  {hit.source}  {hit.doc_number or ''}  {hit.issuer or ''}{version}")
+        echo(f"  {hit.url}  (id {hit.document_id})")
         click.echo(f"  {_highlight(hit, colour)}")
-        click.echo("")
+        echo("")
     shown = f"{offset + 1}–{offset + len(result.hits)} of " if result.hits else ""
-    click.echo(f"{shown}{result.total} {'versions' if all_versions else 'notices'}", err=True)
+    echo(f"{shown}{result.total} {'versions' if all_versions else 'notices'}", err=True)
     for name, counts in result.facets.items():
         if counts:
-            click.echo(f"  {name}: " + ", ".join(f"{value} ({n})" for value, n in counts[:8]), err=True)
+            echo(f"  {name}: " + ", ".join(f"{value} ({n})" for value, n in counts[:8]), err=True)
 
 
 def _highlight(hit, colour: bool) -> str:
     """Mark each match: bold on a terminal, 【…】 elsewhere."""
+    pieces = [(terminal_safe(text), marked) for text, marked in hit.snippet_pieces()]
     return "".join((click.style(text, bold=True, fg="red") if colour else f"【{text}】") if marked else text
-                   for text, marked in hit.snippet_pieces()).replace("\n", " ")
+                   for text, marked in pieces).replace("\n", " ")
 
 
 @click.command()
@@ -123,7 +127,7 @@ def export(fmt: str, all_versions: bool, query: str, filters: dict[str, str | No
     except OSError as error:
         raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from error
     if output:
-        click.echo(f"wrote {count} records to {output}", err=True)
+        echo(f"wrote {count} records to {output}", err=True)
 
 
 @click.command()
@@ -133,7 +137,7 @@ def export(fmt: str, all_versions: bool, query: str, filters: dict[str, str | No
 @db_option
 def show(document: str, version_number: int | None, as_json: bool, db_url: str | None) -> None:
     """Show a notice (by URL or document id): its fields, its text and its versions."""
-    from archive.records import china_time, document_record
+    from archive.records import china_time, document_record, shorten
 
     found = find_or_fail(open_archive_or_fail(db_url, read_only=True), document)
     with archive_errors():
@@ -143,19 +147,19 @@ def show(document: str, version_number: int | None, as_json: bool, db_url: str |
         return
     for name in ("title", "source", "url", "doc_number", "index_number", "issuer", "written_date",
                  "published_at", "disclosure", "doc_type", "first_seen", "last_changed"):
-        click.echo(f"{name:>13}: {record[name] if record[name] is not None else '—'}")
-    click.echo(f"{'version':>13}: {record['version']} of {found.version_count}")
-    click.echo("")
-    click.echo(record["body"])
+        echo(f"{name:>13}: {shorten(record[name]) if record[name] is not None else '—'}")
+    echo(f"{'version':>13}: {record['version']} of {found.version_count}")
+    echo("")
+    echo(record["body"])
     # Many notices are a short page around an attached file: its text is the notice text.
     for number, attachment in enumerate(record["attachments"], 1):
-        click.echo(f"\n── 附件 {number}: {attachment['name']} <{attachment['url']}>")
-        click.echo(attachment["text"] if attachment["text"] else f"({attachment['error'] or 'no text'})")
-    click.echo("")
-    click.echo("versions:")
+        echo(f"\n── 附件 {number}: {attachment['name']} <{attachment['url']}>")
+        echo(attachment["text"] if attachment["text"] else f"({attachment['error'] or 'no text'})")
+    echo("")
+    echo("versions:")
     for version in found.versions:
         seen = china_time(version.seen_at)
-        click.echo(f"  {version.number:>3}  {seen}  {version.content_hash[:12]}  {version.title or ''}")
+        echo(f"  {version.number:>3}  {seen}  {version.content_hash[:12]}  {shorten(version.title) or ''}")
 
 
 @click.command()
@@ -170,6 +174,7 @@ def history(document: str, as_json: bool, db_url: str | None) -> None:
     themselves. Events (gone, restored) are listed with their time.
     """
     from archive.output.history import notice_history
+    from archive.records import shorten
 
     archive = open_archive_or_fail(db_url, read_only=True)
     found = find_or_fail(archive, document)
@@ -178,17 +183,18 @@ def history(document: str, as_json: bool, db_url: str | None) -> None:
     if as_json:
         echo_json(history)
         return
-    click.echo(f"{found.url}  (id {found.id}, {found.status}, {found.version_count} versions)")
+    echo(f"{found.url}  (id {found.id}, {found.status}, {found.version_count} versions)")
     for row in history["versions"]:
         if row["lines_added"] is None:
             what = "first seen"
         else:
             fields = ", ".join(row["changed_fields"])
             what = f"+{row['lines_added']} −{row['lines_removed']} lines" + (f"; {fields}" if fields else "")
-        click.echo(f"  v{row['version']:<3} {row['seen_at']}  {row['content_hash'][:12]}  {what}  {row['title'] or ''}")
+        title = shorten(row["title"]) or ""
+        echo(f"  v{row['version']:<3} {row['seen_at']}  {row['content_hash'][:12]}  {what}  {title}")
     for event in history["events"]:
         if event["kind"] in ("gone", "restored"):
-            click.echo(f"  {event['kind']:<7} {event['at']}")
+            echo(f"  {event['kind']:<7} {event['at']}")
 
 
 @click.command()
@@ -212,29 +218,31 @@ def diff(document: str, versions: tuple[int, ...], context: int, as_json: bool, 
     found = find_or_fail(open_archive_or_fail(db_url, read_only=True), document)
     if len(versions) not in (0, 2):
         raise click.UsageError("give two version numbers, or none for the last two")
+    given: tuple[int | None, ...] = versions or (None, None)  # None, None: the last two
     with archive_errors():
-        change = diff_versions(found, *versions, context=context)
+        change = diff_versions(found, given[0], given[1], context=context)
     old, new = change.old_number, change.new_number
     if as_json:
         echo_json({"old": old, "new": new, "fields": [{"name": n, "old": a, "new": b} for n, a, b in change.fields],
                    "lines": [{"op": line.op, "text": line.text} for line in change.lines]})
         return
     colour = sys.stdout.isatty()
-    click.echo(f"{found.url}: version {old} → {new}")
+    echo(f"{found.url}: version {old} → {new}")
     if change.unchanged:
-        click.echo("no difference")
+        echo("no difference")
     for name, before, after in change.fields:
-        click.echo(f"{name}: {before if before is not None else '—'} → {after if after is not None else '—'}")
+        echo(f"{name}: {before if before is not None else '—'} → {after if after is not None else '—'}")
     for line in change.lines:
         click.echo(_diff_line(line, colour))
 
 
 def _diff_line(line, colour: bool) -> str:
     if not line.parts:
-        text = f"{line.op} {line.text}"
+        text = f"{line.op} {terminal_safe(line.text)}"
         return click.style(text, fg={"-": "red", "+": "green"}.get(line.op)) if colour and line.op != " " else text
     pieces = []
-    for op, text in line.parts:
+    for op, part in line.parts:
+        text = terminal_safe(part)
         if op == "=":
             pieces.append(text)
         elif colour:
@@ -265,9 +273,9 @@ def sources(sources_file: str | None, as_json: bool, health: bool, db_url: str |
                          "region": s.region, "columns": list(s.columns)} for key, s in registry.items()})
         return
     for source in registry.values():
-        click.echo(f"{source.key:<12} {source.name}  [{source.platform}]  {source.host}")
+        echo(f"{source.key:<12} {source.name}  [{source.platform}]  {source.host}")
         for column in source.columns:
-            click.echo(f"{'':<12} {column}")
+            echo(f"{'':<12} {column}")
 
 
 def _print_health(keys: list[str], as_json: bool, db_url: str | None) -> None:
@@ -279,9 +287,9 @@ def _print_health(keys: list[str], as_json: bool, db_url: str | None) -> None:
     if as_json:
         echo_json(rows)
         return
-    click.echo(f"{'source':<12} {'last run':<19} {'status':<11} {'last success':<19} {'streak':>6}  problem")
+    echo(f"{'source':<12} {'last run':<19} {'status':<11} {'last success':<19} {'streak':>6}  problem")
     for row in rows:
-        click.echo(f"{row['source']:<12} {row['last_run'] or 'never':<19} {row['last_status'] or '—':<11} "
+        echo(f"{row['source']:<12} {row['last_run'] or 'never':<19} {row['last_status'] or '—':<11} "
                    f"{row['last_success'] or 'never':<19} {row['failure_streak']:>6}  {row['problem'] or ''}")
 
 
@@ -307,14 +315,14 @@ def runs(source: str | None, limit: int, as_json: bool, db_url: str | None) -> N
         echo_json(rows)
         return
     if not rows:
-        click.echo(f"no runs of {source} yet" if source else "no runs yet", err=True)
+        echo(f"no runs of {source} yet" if source else "no runs yet", err=True)
         return
-    click.echo(f"{'run':>5} {'source':<12} {'started':<19} {'took':>6} {'pages':>6} {'new':>5} {'changed':>7} "
+    echo(f"{'run':>5} {'source':<12} {'started':<19} {'took':>6} {'pages':>6} {'new':>5} {'changed':>7} "
                f"{'unchanged':>9} {'304':>5} {'errors':>6} status")
     for row in rows:
         took = _duration(row["seconds"])
         status = row["status"] + (f" (broken: {row['problem']})" if row["problem"] else "")
-        click.echo(f"{row['id']:>5} {row['source']:<12} {row['started']:<19} {took:>6} {row['pages']:>6} "
+        echo(f"{row['id']:>5} {row['source']:<12} {row['started']:<19} {took:>6} {row['pages']:>6} "
                    f"{row['new']:>5} {row['changed']:>7} {row['unchanged']:>9} {row['not_modified']:>5} "
                    f"{row['errors']:>6} {status}")
 
@@ -345,7 +353,7 @@ def serve(host: str, port: int, db_url: str | None) -> None:
     from archive.web import create_app
 
     app = create_app(open_archive_or_fail(db_url, read_only=True))
-    click.echo(f"serving the archive at http://{host}:{port}/ (Ctrl-C stops)", err=True)
+    echo(f"serving the archive at http://{host}:{port}/ (Ctrl-C stops)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

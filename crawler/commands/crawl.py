@@ -10,7 +10,7 @@ import argparse
 
 from scrapy.commands.crawl import Command as ScrapyCrawl
 
-from crawler.context import open_crawl_archive, plan_crawl
+from crawler.context import CrawlOptions, open_crawl_archive, plan_crawl
 from spiders.registry import load_sources
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -18,13 +18,16 @@ _TRUE = {"1", "true", "yes", "on"}
 
 class Command(ScrapyCrawl):
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if self.settings is None:
+            raise RuntimeError("scrapy runs a command once it has given it the settings")
         sources = load_sources(self.settings.get("ZWGK_SOURCES"))
         if len(args) != 1 or args[0] not in sources:
             super().run(args, opts)  # Scrapy's own usage errors, and its "Spider not found"
             return
         archive = open_crawl_archive(self.settings)
         try:
-            options = {name: str(opts.spargs.pop(name, "")).lower() in _TRUE for name in ("full", "revisit")}
+            options = CrawlOptions(full=str(opts.spargs.pop("full", "")).lower() in _TRUE,
+                                   revisit=str(opts.spargs.pop("revisit", "")).lower() in _TRUE)
             opts.spargs["context"] = plan_crawl(archive, sources[args[0]], **options)
             super().run(args, opts)
         finally:

@@ -15,6 +15,7 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet.task import LoopingCall
 
 from crawler.items import DEFER
+from spiders.base import NoticeSpider
 
 from .queue import ReliableQueue
 from .shared import SharedCrawl
@@ -54,6 +55,8 @@ class SharedScheduler(BaseScheduler):
             # Without it no request could be acknowledged at the right time: refuse rather than lose requests.
             raise RuntimeError("this Scrapy's engine does not expose the requests in progress that shared crawls "
                                "acknowledge by (engine._slot.inprogress); install the Scrapy version zwgk names")
+        if not isinstance(spider, NoticeSpider):  # the queue is seeded with its initial_requests()
+            raise RuntimeError(f"a shared crawl is a zwgk spider's, not {spider!r}'s")
         self.spider = spider
         self.queue = ReliableQueue(self.crawl, spider)
         self.heartbeat.start(self.crawl.worker_timeout / 3, now=True)

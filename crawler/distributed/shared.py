@@ -14,14 +14,16 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from importlib import resources
+from typing import Any
 
 from redis import Redis
+from redis.typing import EncodableT
 from scrapy.crawler import Crawler
 from scrapy_redis.connection import get_redis
 
 from archive import Archive
 from archive.leases import Lease
-from crawler.context import context_of
+from crawler.context import CrawlOptions, context_of
 from spiders.registry import SourceConfig
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,11 @@ def script(name: str) -> str:
     """The text of scripts/NAME.lua, behind the same-crawl check if it acts on a crawl."""
     text = (resources.files(__package__) / "scripts" / f"{name}.lua").read_text(encoding="utf-8")
     return script("same_crawl") + text if name in GUARDED_SCRIPTS else text
+
+
+def text_of(reply: bytes | str) -> str:
+    """A Redis reply as text (redis-py types replies as either: bytes, unless decode_responses is set)."""
+    return reply.decode() if isinstance(reply, bytes) else reply
 
 
 def new_worker_id() -> str:
@@ -91,8 +98,8 @@ class SharedCrawl:
     def lease_holder(self) -> str:
         return f"distributed crawl {self.crawl_id[:12]}"
 
-    def _run(self, script: str, keys: list[str], *args: object) -> object:
-        """Run one of the crawl's scripts, with the crawl's hash and id first."""
+    def _run(self, script: str, keys: list[str], *args: EncodableT) -> Any:
+        """Run one of the crawl's scripts, with the crawl's hash and id first; its reply (untyped in redis-py)."""
         return self._scripts[script](keys=[self.key, *keys], args=[self.crawl_id, *args])
 
     # Joining and leaving
@@ -127,7 +134,7 @@ class SharedCrawl:
             time.sleep(0.2)
 
     def _read(self) -> dict[str, str]:
-        return {key.decode(): value.decode() for key, value in self.redis.hgetall(self.key).items()}
+        return {text_of(key): text_of(value) for key, value in self.redis.hgetall(self.key).items()}
 
     @staticmethod
     def _is_stale(crawl: Mapping[str, str], archive: Archive) -> bool:
@@ -157,10 +164,10 @@ class SharedCrawl:
         self.beat()
         return lease
 
-    def options(self) -> dict[str, bool]:
+    def options(self) -> CrawlOptions:
         """The --full and --revisit of the worker that started the crawl: every worker follows them."""
         crawl = self._read()
-        return {name: crawl.get(name) == "1" for name in ("full", "revisit")}
+        return CrawlOptions(full=crawl.get("full") == "1", revisit=crawl.get("revisit") == "1")
 
     def leave(self) -> None:
         """This worker stops: what it still holds goes back on the queue."""
@@ -168,7 +175,7 @@ class SharedCrawl:
 
     def forget(self, crawl_id: str) -> None:
         """Remove a crawl's state from Redis (its run is over)."""
-        workers = [worker.decode() for worker in self.redis.smembers(self.workers_key)]
+        workers = [text_of(worker) for worker in self.redis.smembers(self.workers_key)]
         with self.redis.pipeline() as pipe:
             if crawl_id:
                 pipe.delete(self.seen_key_of(crawl_id))

@@ -27,12 +27,13 @@ from .body import (
 from .dates import merge_time, parse_date
 from .docnumber import canonical_doc_number, parse_doc_number
 from .doctype import classify_doc_type
-from .encoding import decode_html
+from .encoding import decode_counted
 from .html import drop, element_text, inline_text, parse_html
 from .metadata import WEAK_FIELDS, Labelled, read_labelled_fields, read_meta_tags
 from .normalise import (
     content_hash,
     normalise_text,
+    strip_control_characters,
     tidy_inline,
     tidy_lines,
     tidy_title,
@@ -90,6 +91,8 @@ class Notice:
     body: str = ""
     body_original: str = ""
     attachments: list[AttachmentLink] = field(default_factory=list)
+    # Invalid byte sequences replaced by U+FFFD when the page was decoded (a UTF-8 page with stray bytes).
+    undecodable: int = 0
     extractor_version: str = field(default=EXTRACTOR_VERSION)
 
     def content_fields(self) -> dict[str, object]:
@@ -116,7 +119,9 @@ def extract_notice(
 ) -> Notice:
     """Extract a notice from a detail page's bytes (or decoded text)."""
     options = options or ExtractOptions()
-    page_text = decode_html(page, content_type) if isinstance(page, bytes) else page
+    page_text, undecodable = decode_counted(page, content_type) if isinstance(page, bytes) else (page, 0)
+    # NUL and control characters are dropped here, so no field, link name or text holds one.
+    page_text = strip_control_characters(page_text)
     tree = parse_html(page_text)
     meta = read_meta_tags(tree)
     title_element = _title_element(tree, options.title_selectors)
@@ -147,7 +152,7 @@ def extract_notice(
     body_labels = read_labelled_fields(body_original, " | ")
 
     notice = Notice(url=url, body_original=body_original, body=normalise_text(body_original),
-                    attachments=attachments)
+                    attachments=attachments, undecodable=undecodable)
     notice.title = tidy_title(
         _value(labelled, "title") or _clean_meta_title(meta.get("articletitle")) or visible_title
         or options.listed_title or _page_title(tree)

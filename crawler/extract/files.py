@@ -15,9 +15,11 @@ import io
 import os
 import re
 import shutil
+import struct
 import subprocess
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -30,6 +32,9 @@ MAX_PDF_PAGES = 2000
 MAX_ZIP_MEMBERS = 200
 MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 200
+# Members this small may be compressed past MAX_COMPRESSION_RATIO (a blank sheet, a run of spaces).
+SMALL_MEMBER_BYTES = 1024 * 1024
+_ZIP_PIECE = 64 * 1024
 CONVERTER_TIMEOUT = 60
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _HTML_START = re.compile(rb"^\s*(?:<!doctype html|<html|<head|<body|<\?xml[^>]*>\s*<html)", re.I)
@@ -140,6 +145,7 @@ def _pdf(data: bytes) -> str:
 def _docx(data: bytes) -> str:
     import docx
 
+    _checked_zip(data)  # python-docx opens the zip itself: refuse a bomb before it does
     document = docx.Document(io.BytesIO(data))
     parts: list[str] = []
     body = document.element.body
@@ -158,6 +164,7 @@ def _docx(data: bytes) -> str:
 def _xlsx(data: bytes) -> str:
     import openpyxl
 
+    _checked_zip(data)
     workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     lines: list[str] = []
     for sheet in workbook.worksheets:
@@ -237,15 +244,53 @@ def _member_name(info: zipfile.ZipInfo) -> str:
 
 
 def _checked_zip(data: bytes) -> zipfile.ZipFile:
-    """Open a zip, refusing bombs: too many members, too much unpacked, too high a ratio."""
+    """Open a zip, refusing bombs before any member is unpacked.
+
+    Refused: too many members, too much unpacked in all, one member whose declared size
+    is over :data:`MAX_COMPRESSION_RATIO` times its compressed size (unless small), or
+    compressed sizes that add up to more than the file holds (a lying directory).
+    Each member is also unpacked once in bounded pieces and refused if it holds more
+    than declared: zipfile trusts the declared size, and a library reading a member
+    whole would inflate a lying one into memory in one piece.
+    """
     archive = zipfile.ZipFile(io.BytesIO(data))
     infos = archive.infolist()
     if len(infos) > MAX_ZIP_MEMBERS:
         raise ExtractionError(f"not extracted: the archive has {len(infos)} members (limit {MAX_ZIP_MEMBERS})")
+    if sum(info.compress_size for info in infos) > len(data):
+        raise ExtractionError("not extracted: the archive's directory declares more data than the file holds")
+    for info in infos:
+        if info.file_size > max(SMALL_MEMBER_BYTES, MAX_COMPRESSION_RATIO * info.compress_size):
+            raise ExtractionError(f"not extracted: {info.filename} would unpack to {info.file_size} bytes from"
+                                  f" {info.compress_size} (ratio over {MAX_COMPRESSION_RATIO}: a zip bomb?)")
     unpacked = sum(info.file_size for info in infos)
-    if unpacked > MAX_UNPACKED_BYTES or unpacked > MAX_COMPRESSION_RATIO * max(len(data), 1) + 1_000_000:
+    if unpacked > MAX_UNPACKED_BYTES or unpacked > MAX_COMPRESSION_RATIO * max(len(data), 1) + SMALL_MEMBER_BYTES:
         raise ExtractionError(f"not extracted: the archive would unpack to {unpacked} bytes (a zip bomb?)")
+    for info in infos:
+        if _real_size(data, info) > info.file_size:
+            raise ExtractionError(f"not extracted: {info.filename} unpacks to more than the {info.file_size} bytes"
+                                  f" its directory declares (a zip bomb?)")
     return archive
+
+
+def _real_size(data: bytes, info: zipfile.ZipInfo) -> int:
+    """How many bytes a member really unpacks to, counted up to one past its declared size."""
+    name_length, extra_length = struct.unpack("<HH", data[info.header_offset + 26:info.header_offset + 30])
+    start = info.header_offset + 30 + name_length + extra_length
+    compressed = memoryview(data)[start:start + info.compress_size]
+    if info.compress_type == zipfile.ZIP_STORED:
+        return len(compressed)
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        raise ExtractionError(f"not extracted: {info.filename} uses compression method {info.compress_type}")
+    inflater, size, limit = zlib.decompressobj(-zlib.MAX_WBITS), 0, info.file_size + 1
+    for at in range(0, len(compressed), _ZIP_PIECE):
+        pending = bytes(compressed[at:at + _ZIP_PIECE])
+        while pending and size < limit:
+            size += len(inflater.decompress(pending, _ZIP_PIECE))
+            pending = inflater.unconsumed_tail
+        if size >= limit or inflater.eof:
+            break
+    return size
 
 
 def _text(data: bytes) -> str:

@@ -1,4 +1,4 @@
-"""Normalisation: simplified characters, no pinyin artefacts, tidy whitespace, stable hashes."""
+"""Normalisation: simplified characters, no pinyin artefacts, no control characters, tidy whitespace, stable hashes."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ _TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüê"
 _PINYIN_ARTEFACT = re.compile(
     rf"(?<=[{_CJK}])[(（]\s*(?:[bpmfdtnlgkhjqxrzcsyw]|zh|ch|sh)?[aeiouv{_TONED}]{{1,4}}(?:ng|n|r)?\s*[)）]"
 )
+# C0 controls but tab, newline and carriage return; DEL and C1 controls (ESC and CSI start
+# terminal escape sequences); lone surrogates. PostgreSQL refuses NUL and surrogates in
+# text, and no notice means any of them, so they never reach the archive.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _SPACES = re.compile(r"[ \t\u00a0\u3000\u2002\u2003\u2009\u200b\ufeff]+")
 # A space between a number and a Chinese character is a layout artefact ("2007　年末").
 _SPACE_AT_NUMBER = re.compile(rf"(?<=\d)\s+(?=[{_CJK}])|(?<=[{_CJK}])\s+(?=\d)")
@@ -51,9 +55,15 @@ def strip_pinyin_artefacts(text: str) -> str:
     return _PINYIN_ARTEFACT.sub("", text)
 
 
+def strip_control_characters(text: str) -> str:
+    """Remove NUL, the other control characters but tab and line ends, and lone surrogates."""
+    return _CONTROL.sub("", text)
+
+
 def tidy_lines(text: str) -> str:
-    """Trim every line, fold runs of spaces, and keep at most one blank line in a row."""
-    lines = [_SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    """Trim every line, fold runs of spaces, keep at most one blank line in a row, drop control characters."""
+    text = strip_control_characters(text).replace("\r\n", "\n").replace("\r", "\n")
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     tidy: list[str] = []
     for line in lines:
         if line or (tidy and tidy[-1]):
@@ -62,10 +72,10 @@ def tidy_lines(text: str) -> str:
 
 
 def tidy_inline(text: str | None) -> str | None:
-    """Collapse a one-line value (an issuer, a title) to single spaces; None when empty."""
+    """Collapse a one-line value (an issuer, a title) to single spaces, without control characters; None when empty."""
     if text is None:
         return None
-    return " ".join(text.split()) or None
+    return " ".join(strip_control_characters(text).split()) or None
 
 
 def tidy_title(text: str | None) -> str | None:
