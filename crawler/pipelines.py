@@ -149,7 +149,7 @@ class ArchivePipeline:
         except OutOfScope as error:
             self._error(link.url, "scope", str(error), role="attachment")
             return None
-        except Exception as error:  # malformed, timed out, over the size limit, forbidden by robots.txt
+        except Exception as error:  # timed out, over the size limit, forbidden by robots.txt
             reason = _download_failure(error, self.attachment_maxsize)
         else:
             if response.status < 400:
