@@ -22,7 +22,8 @@ from crawler.extract.sandbox import DEFAULT_MEMORY, DEFAULT_TEXT_MAX, DEFAULT_TI
 from crawler.extract.verdict import CHALLENGE, EMPTY, SOFT_404, judge_page
 from spiders.registry import SourceConfig
 
-FetchFile = Callable[[AttachmentLink], Awaitable[AttachmentFile]]
+# None: the link is not to be fetched (out of the crawl's scope, or over its cap); it is left out of the record.
+FetchFile = Callable[[AttachmentLink], Awaitable[AttachmentFile | None]]
 
 
 class HarvestError(Exception):
@@ -105,7 +106,9 @@ def read_page(page: Page, selectors: Selectors = Selectors()) -> Notice:
 async def harvest(page: Page, selectors: Selectors, fetch: FetchFile) -> Record:
     """Read ``page`` and its attachments (through ``fetch``) into the record to archive."""
     notice = read_page(page, selectors)
-    files = [await fetch(link) for link in notice.attachments]
+    fetched = [(link, await fetch(link)) for link in notice.attachments]
+    notice.attachments = [link for link, file in fetched if file is not None]
+    files = [file for _, file in fetched if file is not None]
     complete_from_attachments(notice, [file.text for file in files if file.text])
     return Record(notice, files)
 

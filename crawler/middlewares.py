@@ -1,4 +1,5 @@
-"""Downloader middlewares: host remapping, response decoding, retries with backoff, the User-Agent."""
+"""Downloader middlewares: the crawl's scope, host remapping, response decoding, retries with backoff,
+the User-Agent."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.misc import load_object
 from scrapy.utils.response import response_status_message
 from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThread
 
 from crawler.extract.encoding import detect_encoding
-from crawler.items import ORIGINAL_URL
+from crawler.items import ORIGINAL_URL, ROLE
+from crawler.scope import OutOfScope, Resolve, Scope, address_refusal, system_resolve
+from spiders.base import NoticeSpider
 
 MAPPED_URL = "zwgk_mapped_url"
 RETRY_DELAY = "zwgk_retry_delay"
@@ -78,6 +82,49 @@ class HostMapMiddleware:
         if request.meta.get(MAPPED_URL) == request.url and response.url == request.url:
             return response.replace(url=request.meta[ORIGINAL_URL])
         return response
+
+
+class ScopeMiddleware:
+    """Refuse every request outside its source's scope (crawler.scope), raising OutOfScope with the reason.
+
+    It comes first in the chain, before robots.txt is asked for, and sees every request: list and
+    detail pages, attachments, robots.txt, and redirects (which Scrapy schedules as new requests).
+    A request HostMapMiddleware has already mapped (a retry) is judged by its real URL.
+    """
+
+    def __init__(self, host_map: dict[str, str], resolve: Resolve = system_resolve) -> None:
+        self.mapped = frozenset(host_map)
+        self.resolve = resolve
+        self.scope = Scope(frozenset())  # nothing is in scope until the source is known
+        self.addresses: dict[str, str | None] = {}  # host -> why its address is refused (None: it is not)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ScopeMiddleware:
+        middleware = cls(parse_host_map(crawler.settings.get("HOST_MAP")))
+        crawler.signals.connect(middleware.spider_opened, signal=signals.spider_opened)
+        return middleware
+
+    def spider_opened(self, spider: NoticeSpider) -> None:
+        source = spider.context.source
+        self.scope = Scope.of(source.host, source.columns, source.file_hosts, self.mapped)
+
+    async def process_request(self, request: Request) -> None:
+        url = request.meta[ORIGINAL_URL] if request.url == request.meta.get(MAPPED_URL) else request.url
+        files = request.meta.get(ROLE) == "attachment" or _is_robots_txt(request)
+        reason = self.scope.refusal(url, files=files)
+        host = urlsplit(url).hostname or ""
+        if reason is None and not self.scope.trusts(host):
+            if host not in self.addresses:
+                self.addresses[host] = await maybe_deferred_to_future(deferToThread(address_refusal, host,
+                                                                                    self.resolve))
+            reason = self.addresses[host]
+        if reason is not None:
+            raise OutOfScope(f"out of scope: {reason}")
+
+
+def _is_robots_txt(request: Request) -> bool:
+    """Scrapy's own request for a host's robots.txt (made for a request already in scope)."""
+    return bool(request.meta.get("dont_obey_robotstxt")) and urlsplit(request.url).path == "/robots.txt"
 
 
 class ResponseEncodingMiddleware:
@@ -160,7 +207,7 @@ class RobotsTxtTimeoutMiddleware:
         return cls(crawler.settings.getfloat("ZWGK_ROBOTSTXT_TIMEOUT"))
 
     def process_request(self, request: Request) -> None:
-        if request.meta.get("dont_obey_robotstxt") and urlsplit(request.url).path == "/robots.txt":
+        if _is_robots_txt(request):
             request.meta.setdefault("download_timeout", self.timeout)
             request.meta.setdefault("dont_retry", True)
 

@@ -16,6 +16,7 @@ from crawler.context import context_of
 from crawler.extract import AttachmentLink
 from crawler.harvest import FetchFile, FileLimits, HarvestError, Page, Selectors, harvest, read_file, refused_file
 from crawler.items import ORIGINAL_URL, ROLE, FetchErrorItem, MissingItem, NotModifiedItem, PageItem
+from crawler.scope import OutOfScope
 from spiders.registry import SourceConfig
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class ArchivePipeline:
         self.stats = crawler.stats
         settings = crawler.settings
         self.attachment_maxsize = settings.getint("ZWGK_ATTACHMENT_MAXSIZE")
+        self.max_attachments = settings.getint("ZWGK_MAX_ATTACHMENTS")
         self.file_limits = FileLimits(settings.getfloat("ZWGK_ATTACHMENT_TIMEOUT"),
                                       settings.getint("ZWGK_ATTACHMENT_MEMORY"),
                                       settings.getint("ZWGK_ATTACHMENT_TEXT_MAX"))
@@ -112,29 +114,45 @@ class ArchivePipeline:
         ))
 
     def _fetcher(self, url: str) -> FetchFile:
-        """Fetches the attachments of the notice at ``url``, falling back on the files archived with it."""
+        """Fetches the attachments of the notice at ``url``, falling back on the files archived with it;
+        past ZWGK_MAX_ATTACHMENTS links, the rest are left out (and that is recorded once)."""
         previous: dict[str, AttachmentFile] | None = None
+        asked = 0
 
-        async def fetch(link: AttachmentLink) -> AttachmentFile:
-            nonlocal previous
+        async def fetch(link: AttachmentLink) -> AttachmentFile | None:
+            nonlocal previous, asked
+            asked += 1
+            if asked > self.max_attachments:
+                if asked == self.max_attachments + 1:
+                    self._error(url, "cap", f"more than {self.max_attachments} attachment links; the rest are "
+                                            "left out (ZWGK_MAX_ATTACHMENTS)")
+                return None
             if previous is None:
                 previous = self.archive.latest_attachments(url)
             return await self._fetch_attachment(link, previous.get(link.url))
 
         return fetch
 
-    async def _fetch_attachment(self, link: AttachmentLink, previous: AttachmentFile | None) -> AttachmentFile:
-        """Download an attachment through Scrapy (politeness, retries, HOST_MAP) and read its text.
+    async def _fetch_attachment(self, link: AttachmentLink, previous: AttachmentFile | None) -> AttachmentFile | None:
+        """Download an attachment through Scrapy (scope, politeness, retries, HOST_MAP) and read its text.
 
         When it cannot be fetched, or what came is not a readable file of its kind where the archived
         one was (:func:`crawler.harvest.refused_file`), the file archived for it before (if any) stands,
         so a flaky download or a broken replacement never makes a version; the failure is recorded.
+        A link out of the crawl's scope (crawler.scope) is recorded and left out: None.
         """
-        request = Request(link.url, dont_filter=True,
-                          meta={"download_maxsize": self.attachment_maxsize, ROLE: "attachment"})
+        try:
+            request = Request(link.url, dont_filter=True,
+                              meta={"download_maxsize": self.attachment_maxsize, ROLE: "attachment"})
+        except ValueError as error:  # no scheme, a bad port or host: nothing to ask for
+            self._error(link.url, "bad-link", f"a malformed attachment link ({error})", role="attachment")
+            return None
         try:
             response = await self.crawler.engine.download_async(request)
-        except Exception as error:  # refused, timed out, over the size limit, forbidden by robots.txt
+        except OutOfScope as error:
+            self._error(link.url, "scope", str(error), role="attachment")
+            return None
+        except Exception as error:  # timed out, over the size limit, forbidden by robots.txt
             reason = _download_failure(error, self.attachment_maxsize)
         else:
             if response.status < 400:

@@ -56,8 +56,11 @@ CLOSESPIDER_TIMEOUT = 4 * 3600
 # A stopping crawl gives the downloads in flight this many seconds, then cuts them off (crawler.deadline),
 # so SIGTERM or the crawl's time limit ends it promptly whatever a server holds.
 ZWGK_STOP_GRACE = 5.0
-DOWNLOAD_HANDLERS = {"http": "crawler.deadline.DeadlineDownloadHandler",
-                     "https": "crawler.deadline.DeadlineDownloadHandler"}
+# http(s) through the deadline handler; no other scheme is fetched at all (crawler.scope refuses them too).
+DOWNLOAD_HANDLERS: dict[str, str | None] = {
+    "http": "crawler.deadline.DeadlineDownloadHandler", "https": "crawler.deadline.DeadlineDownloadHandler",
+    "file": None, "data": None, "ftp": None, "s3": None,
+}
 DNS_TIMEOUT = 15
 DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
@@ -73,6 +76,10 @@ ZWGK_ATTACHMENT_MAXSIZE = 50 * 1024 * 1024
 ZWGK_ATTACHMENT_TIMEOUT = 60.0
 ZWGK_ATTACHMENT_MEMORY = 1024 * 1024 * 1024
 ZWGK_ATTACHMENT_TEXT_MAX = 10 * 1024 * 1024
+# What one page can make the crawl do: attachments fetched per notice, links followed per list page
+# (past either, the rest are dropped and the cap is recorded with the run).
+ZWGK_MAX_ATTACHMENTS = 50
+ZWGK_MAX_LIST_LINKS = 500
 # The revisit policy: a known notice is re-checked daily until it was first seen this many
 # days ago, then weekly, then monthly, then quarterly (`zwgk crawl --revisit` checks all now).
 ZWGK_REVISIT_DAILY_UNTIL_DAYS = 30
@@ -84,7 +91,11 @@ ZWGK_LEASE_SECONDS = 120.0
 # robots.txt is asked for once, with this timeout (a site without one answers 404 at once).
 ZWGK_ROBOTSTXT_TIMEOUT = 10.0
 
+# The crawl's scope (crawler.scope) is checked first, before robots.txt is asked for; it replaces
+# Scrapy's OffsiteMiddleware. Only http(s) is ever downloaded.
 DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "crawler.middlewares.ScopeMiddleware": 40,
     "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": None,
     "crawler.middlewares.ContactUserAgentMiddleware": 500,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -49,6 +50,7 @@ from crawler.items import (
     PageItem,
     walk_stat,
 )
+from crawler.scope import OutOfScope
 
 if TYPE_CHECKING:  # the type only: spiders are handed their context, they never build one
     from crawler.context import CrawlContext
@@ -130,10 +132,16 @@ class NoticeSpider(scrapy.Spider):
 
     def parse_list(self, response: Response) -> Iterator[scrapy.Request | FetchErrorItem]:
         self.crawler.stats.inc_value("zwgk/list_pages")
-        entries = [entry for entry in self.list_entries(response) if self.detail_re.search(entry.url)]
+        cap = self.crawler.settings.getint("ZWGK_MAX_LIST_LINKS")
+        entries = list(islice((entry for entry in self.list_entries(response) if self.detail_re.search(entry.url)),
+                              cap + 1))
         if not entries:
             yield FetchErrorItem(self.source_key, response.url, "empty-list",
                                  "the list page holds no notice links (has the site changed?)", role="list")
+        if len(entries) > cap:
+            del entries[cap:]
+            yield FetchErrorItem(self.source_key, response.url, "cap", f"more than {cap} notice links; only the "
+                                 f"first {cap} are followed (ZWGK_MAX_LIST_LINKS)", role="list")
         for entry in [entry for entry in entries if not _fetchable(entry.url)]:
             entries.remove(entry)
             yield FetchErrorItem(self.source_key, entry.url, "bad-link", f"a malformed link on {response.url}",
@@ -150,7 +158,10 @@ class NoticeSpider(scrapy.Spider):
             self.column_walked(response)
             return
         next_url = self.next_page(response)
-        if next_url:
+        if next_url and not _fetchable(next_url):
+            yield FetchErrorItem(self.source_key, next_url, "bad-link", f"a malformed next-page link on {response.url}",
+                                 role="list")
+        elif next_url:
             yield self.list_request(next_url, response.meta[WALK])
         else:
             self.column_walked(response)
@@ -235,10 +246,20 @@ def next_page_link(response: Response) -> str | None:
         href = link.attrib["href"].strip()
         if href.startswith("javascript") or href in ("", "#"):
             continue
-        target = response.urljoin(href)
+        target = join_url(response, href)
         if target != response.url:
             return target
     return None
+
+
+def join_url(response: Response, href: str) -> str:
+    """``href`` resolved against the page. A link too malformed to resolve is kept as written: the list
+    records it as a bad link (parse_list) and reads on, where raising would lose the whole page."""
+    href = href.strip()
+    try:
+        return response.urljoin(href)
+    except ValueError:
+        return href
 
 
 def _fetchable(url: str) -> bool:
@@ -260,6 +281,8 @@ def describe_failure(failure: Failure) -> tuple[str, str]:
     error = failure.value
     url = failure.request.meta.get(ORIGINAL_URL, failure.request.url)  # type: ignore[attr-defined]  # as above
     host = url.split("/")[2] if "//" in url else url
+    if isinstance(error, OutOfScope):
+        return "scope", str(error)
     if isinstance(error, HttpError):
         status = error.response.status
         return f"http-{status}", f"the site answered {status} for {error.response.url}"

@@ -14,7 +14,7 @@ from scrapy.http import Response
 
 from crawler.extract.dates import parse_date
 
-from .base import ListEntry, NoticeSpider, next_page_link
+from .base import ListEntry, NoticeSpider, join_url, next_page_link
 
 _MIN_TITLE = 6
 
@@ -32,7 +32,7 @@ class GenericSpider(NoticeSpider):
             link = links[0]
             title = (link.attrib.get("title") or " ".join(link.css("::text").getall())).strip()
             date = parse_date(" ".join(row.css("::text").getall()))
-            url = response.urljoin(link.attrib["href"].strip())
+            url = join_url(response, link.attrib["href"])
             if len(title) >= _MIN_TITLE and date and urlsplit(url).hostname == host:
                 yield ListEntry(url, title, date)
 

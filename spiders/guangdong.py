@@ -22,7 +22,7 @@ from scrapy.http import Response
 
 from crawler.items import ROLE, WALK
 
-from .base import ListEntry, NoticeSpider, next_page_link
+from .base import ListEntry, NoticeSpider, join_url, next_page_link
 
 GKMLPT_INDEX = "/gkmlpt/index"
 CHINA_TIME = dt.timezone(dt.timedelta(hours=8))
@@ -76,7 +76,7 @@ class GuangdongSpider(NoticeSpider):
                 continue
             title = link.attrib.get("title") or " ".join(link.css("::text").getall()).strip()
             date = (row.css("span::text").get() or "").strip() or None
-            url = response.urljoin(link.attrib["href"].strip())
+            url = join_url(response, link.attrib["href"])
             post = _POST_ID.search(url)
             if catalogue and post:
                 # The catalogue's view of the post carries 文号, 发布机构 and 成文日期; the portal's is the fallback.
@@ -125,9 +125,9 @@ def _api_entries(response: Response) -> Iterator[ListEntry]:
         url = article.get("url") or article.get("post_url")
         if not url:
             continue
-        attachments = tuple((response.urljoin(item["url"]), item.get("name") or item["url"].rsplit("/", 1)[-1])
+        attachments = tuple((join_url(response, item["url"]), item.get("name") or item["url"].rsplit("/", 1)[-1])
                             for item in article.get("attachment") or () if item.get("url"))
-        yield ListEntry(response.urljoin(url), article.get("title"), _published(article), attachments)
+        yield ListEntry(join_url(response, url), article.get("title"), _published(article), attachments)
 
 
 def _published(article: dict) -> str | None:

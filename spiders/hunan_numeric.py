@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from scrapy.http import Response
 
-from .base import ListEntry, NoticeSpider, next_page_link
+from .base import ListEntry, NoticeSpider, join_url, next_page_link
 
 _PAGE_COUNT = re.compile(r"共\s*(\d+)\s*页|maxPageItems\s*=\s*[\"']?(\d+)")
 _NUMBERED = re.compile(r"(index|default)(?:_(\d+))?\.htm$")
@@ -34,7 +34,7 @@ class HunanNumericSpider(NoticeSpider):
             if link:
                 title = link.attrib.get("title") or " ".join(link.css("::text").getall()).strip()
                 date = row.css("span::text, td:last-child::text").re_first(r"\d{4}-\d{1,2}-\d{1,2}")
-                yield ListEntry(response.urljoin(link.attrib["href"].strip()), title or None, date)
+                yield ListEntry(join_url(response, link.attrib["href"]), title or None, date)
 
     def next_page(self, response: Response) -> str | None:
         if link := next_page_link(response):

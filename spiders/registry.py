@@ -39,10 +39,12 @@ class SourceConfig:
     detail_pattern: str | None = None
     # When the scheduler crawls it: a crontab line ("30 2 * * *") or "off"; None: a nightly default.
     schedule: str | None = None
+    # Other hosts its attachments may be fetched from (a government file server); pages never are.
+    file_hosts: tuple[str, ...] = ()
 
 
 REQUIRED = ("name", "host", "platform", "columns")
-OPTIONAL = ("level", "region", "body_selectors", "title_selectors", "detail_pattern", "schedule")
+OPTIONAL = ("level", "region", "body_selectors", "title_selectors", "detail_pattern", "schedule", "file_hosts")
 
 
 def sources_path(path: str | Path | None = None) -> Path:
@@ -90,7 +92,7 @@ def _source(file: Path, key: str, entry: object) -> SourceConfig:
         raise fail(f"lacks {', '.join(missing)}")
     if unknown := sorted(set(entry) - set(REQUIRED) - set(OPTIONAL)):
         raise fail(f"has unknown keys {', '.join(unknown)} (known: {', '.join(REQUIRED + OPTIONAL)})")
-    for name in ("columns", "body_selectors", "title_selectors"):
+    for name in ("columns", "body_selectors", "title_selectors", "file_hosts"):
         value = entry.get(name, [])
         if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
             raise fail(f"{name} must be a list of strings")
@@ -113,5 +115,5 @@ def _source(file: Path, key: str, entry: object) -> SourceConfig:
         columns=tuple(entry["columns"]), level=entry.get("level"), region=entry.get("region"),
         body_selectors=tuple(entry.get("body_selectors", ())),
         title_selectors=tuple(entry.get("title_selectors", ())), detail_pattern=pattern,
-        schedule=entry.get("schedule"),
+        schedule=entry.get("schedule"), file_hosts=tuple(entry.get("file_hosts", ())),
     )

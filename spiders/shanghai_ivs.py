@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from scrapy.http import Response
 
-from .base import ListEntry, NoticeSpider, next_page_link
+from .base import ListEntry, NoticeSpider, join_url, next_page_link
 
 _TOTAL_PAGES = re.compile(r"totalPage\s*:\s*(\d+)")
 _PAGE_NUMBER = re.compile(r"index(?:_(\d+))?\.html$")
@@ -30,10 +30,7 @@ class ShanghaiIvsSpider(NoticeSpider):
             link = row.css("a[href]")
             if not link:
                 continue
-            try:
-                url = response.urljoin(link.attrib["href"].strip())
-            except ValueError:  # a link too malformed to resolve is skipped, not fatal to the page
-                continue
+            url = join_url(response, link.attrib["href"])
             if url in seen:
                 continue
             seen.add(url)

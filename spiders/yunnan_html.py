@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from scrapy.http import Response
 
-from .base import ListEntry, NoticeSpider, next_page_link
+from .base import ListEntry, NoticeSpider, join_url, next_page_link
 
 
 class YunnanHtmlSpider(NoticeSpider):
@@ -24,7 +24,7 @@ class YunnanHtmlSpider(NoticeSpider):
             link = row.css("a[href]")
             if link:
                 title = link.attrib.get("title") or " ".join(link.css("::text").getall()).strip()
-                yield ListEntry(response.urljoin(link.attrib["href"].strip()), title or None,
+                yield ListEntry(join_url(response, link.attrib["href"]), title or None,
                                 row.css("span::text").get())
 
     def next_page(self, response: Response) -> str | None:

@@ -27,8 +27,16 @@ class AttachmentLink:
     name: str
 
 
+def _path(url: str) -> str:
+    """The path of ``url``, or for a URL too malformed to split, what stands before its query."""
+    try:
+        return urlsplit(url).path
+    except ValueError:
+        return url.split("?", 1)[0].split("#", 1)[0]
+
+
 def is_attachment_url(url: str) -> bool:
-    path = urlsplit(url).path.lower()
+    path = _path(url).lower()
     suffix = PurePosixPath(path).suffix.lstrip(".")
     if suffix in EXTENSIONS:
         return True
@@ -45,10 +53,10 @@ def find_attachments(elements: list[html.HtmlElement], base_url: str) -> list[At
                 continue
             try:
                 url = urljoin(base_url, href)
-            except ValueError:
-                continue
+            except ValueError:  # kept as written: the crawl records it as malformed instead of losing it
+                url = href
             if url in found or not is_attachment_url(url):
                 continue
-            name = inline_text(link) or link.get("title") or PurePosixPath(urlsplit(url).path).name
+            name = inline_text(link) or link.get("title") or PurePosixPath(_path(url)).name
             found[url] = AttachmentLink(url, name.strip())
     return list(found.values())
