@@ -23,6 +23,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from archive import Archive, open_archive
+from archive.store import AttachmentFile
 from archive.web import create_app
 from tests.conftest import ROOT, wait_for
 from tests.test_read_only import URL, build_archive
@@ -31,6 +32,10 @@ pytestmark = pytest.mark.slow  # uvicorn servers
 
 BASE_URL = "https://zwgk.example.org/archive/"
 FORMULA_TITLE = '=HYPERLINK("http://x","y") 公路'
+# Markup that would run if any field reached a page unescaped.
+PAYLOAD = "\"'><script>alert(1)</script><img src=x onerror=alert(2)>"
+HOSTILE_FIELDS = ("title", "doc_number", "index_number", "issuer", "written_date", "disclosure", "doc_type", "topic",
+                  "keywords", "column")
 
 
 @contextmanager
@@ -57,6 +62,7 @@ class Served:
     archive: Archive
     document_id: int
     attachment_id: int
+    hostile_id: int
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +73,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     writer.save_notice("shanghai", URL.replace("0001", "0002"), {
         "title": FORMULA_TITLE, "body": "公路 @SUM(1)", "body_original": "", "issuer": "+1",
         "published_at": "2024-06-01"}, "formula")
+    hostile_url = URL.replace("0001", "0003")
+    fields = {**{name: f"公路 {PAYLOAD} {name}" for name in HOSTILE_FIELDS}, "body": f"公路 {PAYLOAD}",
+              "body_original": PAYLOAD, "published_at": "2024-07-01"}
+    writer.save_notice("shanghai", hostile_url, fields, "hostile-1")
+    hostile = writer.save_notice("shanghai", hostile_url, {**fields, "body": f"公路养护 {PAYLOAD} 修订"}, "hostile-2",
+                                 attachments=[AttachmentFile(f"https://jtw.sh.gov.cn/{PAYLOAD}.pdf", PAYLOAD,
+                                                             body=b"%PDF-1.4", text=PAYLOAD)])
     writer.close()
     archive = open_archive(db_url, read_only=True)
     with serving(create_app(archive, base_url=BASE_URL)) as base:
-        yield Served(base, archive, document_id, attachment_id)
+        yield Served(base, archive, document_id, attachment_id, hostile.document_id)
     archive.close()
 
 
@@ -190,3 +203,20 @@ def test_serve_refuses_a_base_url_that_is_not_http(tmp_path: Path) -> None:
     process, _ = serve_process(db_url, "--base-url", "javascript:alert(1)")
     _, stderr = process.communicate(timeout=90)
     assert process.returncode == 2 and "is not an http(s) URL" in stderr
+
+
+def test_payloads_in_every_field_reach_no_page_unescaped(served: Served) -> None:
+    hostile = served.hostile_id
+    answers = {path: httpx.get(served.base + path, timeout=30) for path in (
+        "/?q=公路", "/?q=公路&all_versions=true", f"/?q={PAYLOAD}", f"/?q=year:{PAYLOAD}", f"/?issuer={PAYLOAD}",
+        f"/notices/{hostile}", f"/notices/{hostile}?version=1", f"/notices/{hostile}/diff", "/feed.atom?q=公路",
+        "/alerts/roads.atom", "/notices/999999", f"/no/{PAYLOAD}")}
+    for path, response in answers.items():
+        assert "<script>alert" not in response.text and "<img src=x" not in response.text, path
+    notice = answers[f"/notices/{hostile}"].text
+    assert notice.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= len(HOSTILE_FIELDS), "every field is shown, escaped"
+    feed = feedparser.parse(answers["/feed.atom?q=公路"].content)
+    assert any(entry.title == f"公路 {PAYLOAD} title" for entry in feed.entries), "the feed has the title as text"
+    api = httpx.get(served.base + f"/api/notices/{hostile}", timeout=30)
+    assert api.headers["content-type"] == "application/json"
+    assert api.json()["record"]["issuer"] == f"公路 {PAYLOAD} issuer"
