@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from ..config import ConfigError, load_table
@@ -87,7 +88,7 @@ _SECRET_KEYS = re.compile(r"token|key|secret|pass|pwd|auth|sign", re.IGNORECASE)
 _HOST_NAME = re.compile(r"(?:[a-z0-9-]{1,63}\.)+[a-z]{2,63}|localhost", re.IGNORECASE)
 
 
-def _understood(url: str):
+def _understood(url: str) -> Any:
     """Apprise's plugin for ``url``, or None when Apprise cannot read it."""
     import apprise
 
