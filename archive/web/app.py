@@ -40,8 +40,8 @@ from ..records import NoSuchVersion, china_time, document_record, shorten
 from ..search import SORTS, Hit, Query, QueryError, SearchResult, parse_query
 
 PAGE_SIZE = 20
-# Ids beyond a 64-bit integer are answered 404 instead of overflowing the database driver.
-RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+# Ids are INTEGER columns (32 bits on PostgreSQL): larger ones are refused (422) before they overflow the query.
+RowId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 # What a reader sees, in the order a 政务公开 page lists it.
 LABELS = {
     "title": "标题", "doc_number": "文号", "index_number": "索引号", "issuer": "发布机构",
