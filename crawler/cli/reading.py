@@ -369,12 +369,17 @@ def serve(host: str, port: int, base_url: str | None, config_file: str | None, d
 
     if base_url is None:
         with usage_errors(ConfigError):
-            base_url = load_alert_settings(config_file).base_url or f"http://{host}:{port}/"
+            base_url = load_alert_settings(config_file).base_url or f"http://{_url_host(host)}:{port}/"
     if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
         raise click.BadParameter(f"{base_url!r} is not an http(s) URL", param_hint="--base-url")
     app = create_app(open_archive_or_fail(db_url, read_only=True), base_url=base_url)
     echo(f"serving the archive at http://{host}:{port}/ (Ctrl-C stops)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _url_host(host: str) -> str:
+    """``host`` as a URL writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
 
 
 COMMANDS = (search, export, show, history, diff, sources, runs, serve)
