@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from crawler.extract.normalise import strip_control_characters
+
 from .textindex import normalise_for_search, runs
 
 # Bounds on one query: its length, its terms and how deep its parentheses go.
@@ -22,8 +24,6 @@ MAX_QUERY_LENGTH = 500
 MAX_TERMS = 24
 MAX_DEPTH = 8
 FILTERS = ("source", "doc_type", "issuer", "docno", "year", "from", "to")
-# What no notice's indexed text holds and PostgreSQL cannot take: controls but tab and line breaks, surrogates.
-_UNSEARCHABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 SORTS = ("relevance", "date", "oldest")
 
 
@@ -82,7 +82,7 @@ def parse_query(query: str, **filters: str | None) -> Query:
     """Parse the query language; keyword filters (from CLI options) join those written in the query."""
     tokens: list[tuple[str, str]] = []
     position = 0
-    query = searchable(query).strip()
+    query = strip_control_characters(query).strip()
     if len(query) > MAX_QUERY_LENGTH:
         raise QueryError(f"the query is longer than {MAX_QUERY_LENGTH} characters")
     while position < len(query):
@@ -106,7 +106,7 @@ def parse_query(query: str, **filters: str | None) -> Query:
         else:
             remaining.append((kind, value))
     for name, given in filters.items():
-        if cleaned := searchable(given or "").strip():
+        if cleaned := strip_control_characters(given or "").strip():
             chosen[name] = cleaned
     _check_filters(chosen)
     if sum(kind != "paren" and value not in ("AND", "OR", "NOT") for kind, value in remaining) > MAX_TERMS:
@@ -114,11 +114,6 @@ def parse_query(query: str, **filters: str | None) -> Query:
     parser = _Parser(remaining)
     condition = parser.parse()
     return Query(condition, chosen)
-
-
-def searchable(text: str) -> str:
-    """``text`` without the characters no query can mean (NUL, other controls, lone surrogates)."""
-    return _UNSEARCHABLE.sub("", text)
 
 
 def _check_filters(filters: dict[str, str]) -> None:
