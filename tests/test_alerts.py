@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from archive import open_archive
-from archive.alerts import AlertError, Alerts, masked
+from archive.alerts import AlertError, Alerts, AlertSettings, masked
 from tests.conftest import FixtureSite, crawl, run_zwgk
 
 HOST = "jtw.sh.gov.cn"
@@ -36,14 +38,16 @@ class Webhook:
     def __init__(self) -> None:
         self.port = free_port()
         self.received: list[tuple[str, dict]] = []
+        self.authorizations: list[str | None] = []  # each request's Authorization header
         self.server: ThreadingHTTPServer | None = None
 
     def start(self) -> Webhook:
-        received = self.received
+        received, authorizations = self.received, self.authorizations
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                authorizations.append(self.headers.get("Authorization"))
                 received.append((self.path, json.loads(body)))
                 self.send_response(200)
                 self.end_headers()
@@ -279,9 +283,74 @@ def test_an_event_committed_late_with_a_smaller_id_is_still_planned_once(db_url:
     "json://u:SECRETTOKEN1@h.example/p?-token=SECRETTOKEN1",
     "mailto://user:SECRETTOKEN1@smtp.example.org?to=${MAIL_TO}",
     "dingtalk://SECRETTOKEN1abcdef/",
+    "tgram://123456789:SECRETTOKEN1abcdef/${CHAT_ID}",  # a literal token beside a ${NAME}
+    "json://zwgk:SECRETTOKEN1@127.0.0.1:1/${HOOK_PATH}",
+    "dingtalk://SECRETTOKEN1abcdef/?secret=${DINGTALK_SIGN}",
+    "json://127.0.0.1:1/hook?-token=SECRETTOKEN1&x=${OTHER}",
 ])
 def test_masking_hides_tokens_in_every_place_a_url_holds_them(url: str) -> None:
-    assert "SECRETTOKEN1" not in masked(url)
+    shown = masked(url)
+    assert "SECRETTOKEN1" not in shown and "123456789" not in shown
+    assert all(name in shown for name in re.findall(r"\$\{\w+\}", url)), "the ${NAME}s a channel needs are shown"
+
+
+def test_a_url_without_secrets_is_shown_as_written() -> None:
+    assert masked("json://127.0.0.1:9000/hook") == "json://127.0.0.1:9000/hook"
+    assert masked("json://127.0.0.1:9000/${HOOK_TOKEN}") == "json://127.0.0.1:9000/… (${HOOK_TOKEN})"
+
+
+def test_a_literal_token_draws_a_warning_to_use_a_name(sqlite_url: str) -> None:
+    open_archive(sqlite_url).close()
+    literal = run_zwgk("alerts", "add", "literal", "-q", "公路", "--notify",
+                       "json://zwgk:S3cretPassw0rd@127.0.0.1:1/hook", "--db", sqlite_url)
+    assert literal.returncode == 0 and "warning:" in literal.stderr and "${NAME}" in literal.stderr
+    assert "S3cretPassw0rd" not in literal.stderr + literal.stdout
+    named = run_zwgk("alerts", "add", "named", "-q", "公路", "--notify", "json://zwgk:${HOOK_PASS}@127.0.0.1:1/hook",
+                     "--db", sqlite_url, extra_env={"HOOK_PASS": "S3cretPassw0rd"})
+    assert named.returncode == 0 and "warning" not in named.stderr
+
+
+def test_secrets_are_percent_encoded_where_they_are_filled_in(db_url: str, webhook: Webhook) -> None:
+    """A secret holding ``@`` or ``/`` stays one part of the URL: the request goes where the URL says, never to
+    the host the secret names (a canary receiver that must hear nothing)."""
+    canary = Webhook().start()
+    try:
+        secrets = {"HOOK_USER": f"127.0.0.1:{canary.port}/", "HOOK_PASS": f"p@ss/w0rd@127.0.0.1:{canary.port}/"}
+        archive = open_archive(db_url)
+        archive.ensure_source("shanghai", "上海市交通委员会", HOST, "shanghai_ivs")
+        archive.save_notice("shanghai", "https://jtw.sh.gov.cn/a.html",
+                            {"title": "公路", "body": "公路", "body_original": "公路"}, "a")
+        alerts = Alerts(archive, AlertSettings(secrets=secrets))
+        alerts.add("user", "公路", [f"json://${{HOOK_USER}}:pw@127.0.0.1:{webhook.port}/user"], backfill=True)
+        alerts.add("password", "公路", [f"json://zwgk:${{HOOK_PASS}}@127.0.0.1:{webhook.port}/password"],
+                   backfill=True)
+        report = alerts.run()
+        archive.close()
+    finally:
+        canary.stop()
+    assert (report.sent, report.failed) == (2, 0), report.errors
+    assert canary.received == [] and sorted(path for path, _ in webhook.received) == ["/password", "/user"]
+    credentials = {base64.b64decode(header.split()[1]).decode() for header in webhook.authorizations}
+    assert credentials == {f"127.0.0.1:{canary.port}/:pw", f"zwgk:p@ss/w0rd@127.0.0.1:{canary.port}/"}
+
+
+def test_an_error_holds_no_part_of_a_secret(db_url: str) -> None:
+    from archive.models import AlertDelivery
+
+    dead = free_port()  # nothing listens: the send fails
+    archive = open_archive(db_url)
+    archive.ensure_source("shanghai", "上海市交通委员会", HOST, "shanghai_ivs")
+    archive.save_notice("shanghai", "https://jtw.sh.gov.cn/a.html",
+                        {"title": "公路", "body": "公路", "body_original": "公路"}, "a")
+    alerts = Alerts(archive, AlertSettings(secrets={"HOOK_USER": "s3cretprefix/rest@localhost"}))
+    alerts.add("roads", "公路", [f"json://${{HOOK_USER}}@127.0.0.1:{dead}/hook"], backfill=True)
+    report = alerts.run()
+    with archive.session() as session:
+        [delivery] = session.query(AlertDelivery).all()
+    archive.close()
+    assert report.failed == 1 and delivery.last_error
+    for shown in (delivery.last_error, *report.errors):
+        assert "s3cretprefix" not in shown and "localhost" not in shown and "rest" not in shown
 
 
 def test_a_channel_that_stays_down_backs_off_without_end_and_errors_hold_no_secret(db_url: str, monkeypatch) -> None:

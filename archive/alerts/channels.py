@@ -2,18 +2,20 @@
 
 Channel URLs may hold ``${NAME}`` placeholders, filled when sending from the
 environment or the ``[secrets]`` table of zwgk.toml, so tokens need not be stored
-in the archive; whatever is stored is shown masked.
+in the archive; a URL holding any secret is shown masked whole.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from ..config import ConfigError, load_table
 from ..errors import AlertError
@@ -45,50 +47,72 @@ def load_alert_settings(path: str | Path | None = None) -> AlertSettings:
 
 
 def expand(url: str, secrets: dict[str, str]) -> str:
-    """Fill ``${NAME}`` from [secrets], else the environment."""
+    """Fill ``${NAME}`` from [secrets], else the environment, percent-encoded: a value is one part of the URL
+    (a token, a password, a path segment), so an ``@`` or ``/`` in it cannot change where the URL points."""
     def value(match: re.Match[str]) -> str:
         name = match.group(1)
         found = secrets.get(name, os.environ.get(name))
         if found is None:
             raise AlertError(f"a channel needs ${{{name}}}: set {name} in the environment or in [secrets]")
-        return found
+        return quote(found, safe="")
 
     return PLACEHOLDER.sub(value, url)
 
 
 def masked(url: str) -> str:
-    """A channel URL fit to show: ${NAME}s as written, passwords, tokens and argument values hidden."""
-    import apprise
+    """A channel URL fit to show: as written when it holds no secret, else masked whole: only its scheme, its
+    host when that is a plain host name or address, and the ${NAME}s it needs."""
+    names = list(dict.fromkeys(PLACEHOLDER.findall(url)))
+    scheme = url.split("://", 1)[0] if "://" in url else "?"
+    if not names and _understood(url) and not holds_literal_secret(url):
+        return url
+    host = _plain_host(url)
+    needed = f" ({', '.join(f'${{{name}}}' for name in names)})" if names else ""
+    return f"{scheme}://{host + '/' if host else ''}…{needed}"
 
-    if not PLACEHOLDER.search(url):
-        try:
-            plugin = apprise.Apprise.instantiate(url)
-        except Exception:
-            plugin = None
-        if not plugin:
-            return url.split("://", 1)[0] + "://…"
-        url = plugin.url(privacy=True)  # type: ignore[no-untyped-call]  # apprise leaves url() unannotated
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]  # as written: ${NAME}s keep their case
-    if parts.username:
-        host = f"{_hide(parts.username)}:{_hide(parts.password)}@{host}" if parts.password else \
-            f"{_hide(parts.username)}@{host}"
-    path = "/".join(_hide(segment) if len(segment) >= 12 else segment for segment in parts.path.split("/"))
-    query = "&".join(f"{key}={_hide(value)}" if key[:1] in "+-:" or _SECRET_KEYS.search(key) or len(value) >= 12
-                     else f"{key}={value}" for key, value in parse_qsl(parts.query, keep_blank_values=True))
-    return f"{parts.scheme}://{host}{path}" + (f"?{query}" if query else "")
+
+def holds_literal_secret(url: str) -> bool:
+    """Whether ``url``, its ${NAME}s aside, holds a password, token or key as written: what Apprise's privacy
+    form hides, a password, a secret-looking argument or a token-length path segment."""
+    literal = PLACEHOLDER.sub("", url)
+    plugin = _understood(literal)
+    if plugin and plugin.url(privacy=True) != plugin.url(privacy=False):
+        return True
+    parts = urlsplit(literal)
+    return bool(parts.password) or any(len(segment) >= 12 for segment in parts.path.split("/")) or any(
+        value and (key[:1] in "+-:" or _SECRET_KEYS.search(key) or len(value) >= 12)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True))
 
 
 _SECRET_KEYS = re.compile(r"token|key|secret|pass|pwd|auth|sign", re.IGNORECASE)
+_HOST_NAME = re.compile(r"(?:[a-z0-9-]{1,63}\.)+[a-z]{2,63}|localhost", re.IGNORECASE)
 
 
-def _hide(value: str | None) -> str:
-    """A value shown only as ${NAME} or Apprise's own mask, else as ***."""
-    if not value:
-        return ""
-    if PLACEHOLDER.fullmatch(value) or re.fullmatch(r"[^*]?\.\.\.[^*]?|\*+", value):
-        return value
-    return "***"
+def _understood(url: str) -> Any:
+    """Apprise's plugin for ``url``, or None when Apprise cannot read it."""
+    import apprise
+
+    try:
+        return apprise.Apprise.instantiate(url) or None
+    except Exception:
+        return None
+
+
+def _plain_host(url: str) -> str | None:
+    """The host (and port) of ``url`` when it is a host name or an IP address, never a token in host position."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host or PLACEHOLDER.search(parts.netloc.rsplit("@", 1)[-1]):
+        return None
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOST_NAME.fullmatch(host):
+            return None
+    return f"{host}:{port}" if port else host
 
 
 def apprise_notify(url: str, title: str, body: str) -> str | None:

@@ -34,7 +34,7 @@ from ..output.feeds import atom_feed
 from ..records import export_record, shorten
 from ..search import QueryError, Searcher, parse_query
 from ..store import Archive
-from .channels import PLACEHOLDER, AlertSettings, Notifier, apprise_notify, expand, masked
+from .channels import PLACEHOLDER, AlertSettings, Notifier, apprise_notify, expand, holds_literal_secret, masked
 
 logger = logging.getLogger(__name__)
 NOTICE_KINDS = ("new",)
@@ -91,7 +91,7 @@ class Alerts:
                 raise AlertError(f"the query: {error}") from error
             if not query.strip():
                 raise AlertError("a rule needs a query (words, or filters such as source:shanghai)")
-        warnings = [warning for warning in map(self.check_channel, channels) if warning]
+        warnings = [warning for channel in channels for warning in self.check_channel(channel)]
         with self.archive.transaction() as session:
             start = 0 if backfill else (session.scalar(select(func.max(Event.id))) or 0)
             rule = AlertRule(name=name, kind=kind, query=query, changes=changes, digest=digest,
@@ -103,18 +103,23 @@ class Alerts:
                 raise AlertError(f"there is already a rule named {name!r}") from error
             return rule, warnings
 
-    def check_channel(self, channel: str) -> str | None:
-        """Refuse a URL Apprise cannot read; a warning when one of its ${NAME}s is not set yet."""
+    def check_channel(self, channel: str) -> list[str]:
+        """Refuse a URL Apprise cannot read; warnings when one of its ${NAME}s is not set yet, or when it holds
+        a token as written (stored in the archive as it is)."""
         import apprise
 
+        warnings = []
+        if holds_literal_secret(channel):
+            warnings.append(f"{masked(channel)} holds a password or token as written, stored in the archive: "
+                            "write it as ${NAME} and set NAME in the environment or in [secrets]")
         try:
             url = expand(channel, self.settings.secrets)
         except AlertError as missing:
-            return f"{missing} before this rule can send"
+            return [*warnings, f"{missing} before this rule can send"]
         if not apprise.Apprise.instantiate(url):
             raise AlertError(f"{masked(channel)} is not a channel URL Apprise understands "
                              "(see https://github.com/caronc/apprise/wiki)")
-        return None
+        return warnings
 
     def rules(self) -> list[AlertRule]:
         with self.archive.session() as session:

@@ -21,12 +21,19 @@ FORMATS = ("jsonl", "csv", "parquet")
 _INTEGER_FIELDS = {"version", "versions", "document_id", "doc_number_year", "doc_number_serial"}
 
 
-def write_export(records: Iterable[ExportRecord], fmt: str, stream: IO[Any], bom: bool = False) -> int:
-    """Write ``records`` in ``fmt`` (one of FORMATS; parquet wants a binary stream); how many were written."""
+# What makes a spreadsheet read a cell as a formula (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def write_export(records: Iterable[ExportRecord], fmt: str, stream: IO[Any], bom: bool = False,
+                 raw_cells: bool = False) -> int:
+    """Write ``records`` in ``fmt`` (one of FORMATS; parquet wants a binary stream); how many were written.
+
+    CSV cells that a spreadsheet would run as formulas are neutralised unless ``raw_cells``."""
     if fmt == "parquet":
         return write_parquet(records, stream)
     if fmt == "csv":
-        return write_lines(csv_lines(records, bom), stream, header=True)
+        return write_lines(csv_lines(records, bom, raw_cells), stream, header=True)
     return write_lines(jsonl_lines(records), stream)
 
 
@@ -56,16 +63,25 @@ def jsonl_lines(records: Iterable[ExportRecord]) -> Iterator[str]:
         yield json.dumps(record, ensure_ascii=False) + "\n"
 
 
-def csv_lines(records: Iterable[ExportRecord], bom: bool = False) -> Iterator[str]:
-    """CSV with a header; ``attachments`` as a JSON list in one cell. ``bom`` lets Excel see UTF-8."""
+def csv_lines(records: Iterable[ExportRecord], bom: bool = False, raw_cells: bool = False) -> Iterator[str]:
+    """CSV with a header; ``attachments`` as a JSON list in one cell. ``bom`` lets Excel see UTF-8.
+
+    A text cell starting with ``= + - @``, a tab or a CR gets a leading ``'`` so a spreadsheet shows it
+    as text instead of running it (``raw_cells`` keeps every cell as it is)."""
     line = _Line()
     writer = csv.DictWriter(line, fieldnames=EXPORT_FIELDS)
     writer.writeheader()
     yield ("\ufeff" if bom else "") + line.take()
     for record in records:
-        writer.writerow({key: json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
-                         for key, value in record.items()})
+        cells = {key: json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
+                 for key, value in record.items()}
+        writer.writerow(cells if raw_cells else {key: neutralised(value) for key, value in cells.items()})
         yield line.take()
+
+
+def neutralised(cell: object) -> object:
+    """``cell``, with a ``'`` before it when it is text a spreadsheet would read as a formula."""
+    return "'" + cell if isinstance(cell, str) and cell.startswith(_FORMULA_STARTS) else cell
 
 
 class _Line:

@@ -5,12 +5,17 @@
 * ``"公路 规划"``: a phrase, found as written (after normalisation);
 * filters: ``source:shanghai``, ``doc_type:通知``, ``issuer:交通``, ``docno:沪交办``
   (文号 prefix), ``year:2024``, ``from:2024-01-01``, ``to:2024-06-30``.
+
+NUL and the other control characters (and lone surrogates) are removed from queries and
+filters before anything else, so that SQLite and PostgreSQL (which refuses NUL) answer alike.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+from crawler.extract.normalise import strip_control_characters
 
 from .textindex import normalise_for_search, runs
 
@@ -77,7 +82,7 @@ def parse_query(query: str, **filters: str | None) -> Query:
     """Parse the query language; keyword filters (from CLI options) join those written in the query."""
     tokens: list[tuple[str, str]] = []
     position = 0
-    query = query.strip()
+    query = strip_control_characters(query).strip()
     if len(query) > MAX_QUERY_LENGTH:
         raise QueryError(f"the query is longer than {MAX_QUERY_LENGTH} characters")
     while position < len(query):
@@ -101,8 +106,8 @@ def parse_query(query: str, **filters: str | None) -> Query:
         else:
             remaining.append((kind, value))
     for name, given in filters.items():
-        if given:
-            chosen[name] = given
+        if cleaned := strip_control_characters(given or "").strip():
+            chosen[name] = cleaned
     _check_filters(chosen)
     if sum(kind != "paren" and value not in ("AND", "OR", "NOT") for kind, value in remaining) > MAX_TERMS:
         raise QueryError(f"the query has more than {MAX_TERMS} terms")
@@ -112,11 +117,14 @@ def parse_query(query: str, **filters: str | None) -> Query:
 
 
 def _check_filters(filters: dict[str, str]) -> None:
+    for name, value in filters.items():
+        if len(value) > MAX_QUERY_LENGTH:
+            raise QueryError(f"the {name} filter is longer than {MAX_QUERY_LENGTH} characters")
     if "year" in filters and not re.fullmatch(r"\d{4}", filters["year"]):
-        raise QueryError(f"year:{filters['year']} is not a year (e.g. year:2024)")
+        raise QueryError(f"year:{filters['year']!r} is not a year (e.g. year:2024)")
     for name in ("from", "to"):
         if name in filters and not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", filters[name]):
-            raise QueryError(f"{name}:{filters[name]} is not a date (YYYY, YYYY-MM or YYYY-MM-DD)")
+            raise QueryError(f"{name}:{filters[name]!r} is not a date (YYYY, YYYY-MM or YYYY-MM-DD)")
 
 
 class _Parser:

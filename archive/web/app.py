@@ -9,7 +9,9 @@ metadata, text, attachments, versions and diffs (`/notices/ID`), per-search
 downloads (`/search.csv`, `/search.jsonl`) and an Atom feed (`/feed.atom`).
 The JSON API lives under `/api/`, described at `/openapi.json`. Everything that
 comes from crawled pages reaches the browser escaped (Jinja2 autoescaping), and
-archived files are only ever offered as downloads.
+archived files are only ever offered as downloads. Every response, errors
+included, carries the security headers (one middleware), and feed links are made
+from the configured base URL, never from the request's Host header.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from fastapi import Query as Param
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import Archive, open_archive
 from ..models import Document
@@ -35,8 +40,8 @@ from ..records import NoSuchVersion, china_time, document_record, shorten
 from ..search import SORTS, Hit, Query, QueryError, SearchResult, parse_query
 
 PAGE_SIZE = 20
-# Ids beyond a 64-bit integer are answered 404 instead of overflowing the database driver.
-RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+# Ids are INTEGER columns (32 bits on PostgreSQL): larger ones are refused (422) before they overflow the query.
+RowId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 # What a reader sees, in the order a 政务公开 page lists it.
 LABELS = {
     "title": "标题", "doc_number": "文号", "index_number": "索引号", "issuer": "发布机构",
@@ -52,6 +57,38 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+DOCS_PATH = "/api/docs"
+# The API's documentation page is FastAPI's Swagger UI: its script and styles come from a CDN, with one inline script.
+DOCS_CSP = ("default-src 'none'; script-src https://cdn.jsdelivr.net 'unsafe-inline'; "
+            "style-src https://cdn.jsdelivr.net; img-src https://fastapi.tiangolo.com data:; connect-src 'self'; "
+            "frame-ancestors 'none'")
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/"
+
+
+def security_headers(path: str) -> dict[str, str]:
+    """The headers every response to ``path`` carries."""
+    return {**SECURITY_HEADERS, "Content-Security-Policy": DOCS_CSP} if path == DOCS_PATH else SECURITY_HEADERS
+
+
+class SecurityHeaders:
+    """ASGI middleware: the security headers on every response the app sends (pages, API, feeds, downloads,
+    errors), set as the response starts so streamed downloads get them too."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = security_headers(scope["path"])
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).update(headers)
+            await send(message)
+
+        await self.app(scope, receive, send_secured)
 
 
 class SearchRequest:
@@ -119,31 +156,47 @@ class DiffOut(BaseModel):
     lines: list[DiffLine]
 
 
-def create_app(archive: Archive | None = None, db_url: str | None = None) -> FastAPI:
-    """The app over ``archive``, else over the archive at ``db_url`` opened read-only."""
+def create_app(archive: Archive | None = None, db_url: str | None = None,
+               base_url: str = DEFAULT_BASE_URL) -> FastAPI:
+    """The app over ``archive``, else over the archive at ``db_url`` opened read-only; ``base_url`` is where
+    it is reachable, for the links in feeds."""
     archive = archive or open_archive(db_url, read_only=True)
+    site_url = base_url.rstrip("/") + "/"
     app = FastAPI(title="zwgk", summary="Notices of Chinese transport bureaus, every version archived",
-                  version="1", docs_url="/api/docs", redoc_url=None)
+                  version="1", docs_url=DOCS_PATH, redoc_url=None)
+    app.add_middleware(SecurityHeaders)
     app.state.archive = archive
     templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
     templates.env.globals.update(labels=LABELS, facet_labels=FACET_LABELS, filter_labels=FILTER_LABELS,
                                  is_web_url=is_web_url, china_time=china_time)
     templates.env.filters["shown"] = shorten  # a title or value as shown: within records.MAX_SHOWN_CHARS
 
-    @app.exception_handler(HTTPException)
-    def error_page(request: Request, error: HTTPException) -> Response:
+    @app.exception_handler(StarletteHTTPException)  # Starlette's too: an unknown path, a method not allowed
+    def error_page(request: Request, error: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": error.detail}, status_code=error.status_code)
-        return page(request, "error.html", error.status_code, message=error.detail)
+            return JSONResponse({"detail": error.detail}, status_code=error.status_code, headers=error.headers)
+        response = page(request, "error.html", error.status_code, message=error.detail)
+        response.headers.update(error.headers or {})  # 405's Allow
+        return response
 
     @app.exception_handler(NoSuchVersion)
     def no_such_version(request: Request, error: NoSuchVersion) -> Response:
         return error_page(request, HTTPException(404, str(error)))
 
-    def page(request: Request, name: str, status_code: int = 200, **context: object) -> HTMLResponse:
-        response = templates.TemplateResponse(request, name, context, status_code=status_code)
-        response.headers.update(SECURITY_HEADERS)
+    @app.exception_handler(Exception)
+    def internal_error(request: Request, error: Exception) -> Response:
+        """Starlette answers this outside every middleware, so the headers are set here too."""
+        response = error_page(request, HTTPException(500, "internal error: the archive could not answer"))
+        response.headers.update(security_headers(request.url.path))
         return response
+
+    def page(request: Request, name: str, status_code: int = 200, **context: object) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+    def feed_url(request: Request) -> str:
+        """The URL of the feed being served, on ``base_url`` (the Host header is the client's to choose)."""
+        query = request.url.query
+        return site_url + request.url.path.lstrip("/") + (f"?{query}" if query else "")
 
     def run_search(search: SearchRequest, limit: int = PAGE_SIZE) -> SearchResult:
         if search.error:
@@ -193,7 +246,7 @@ def create_app(archive: Archive | None = None, db_url: str | None = None) -> Fas
             raise HTTPException(404, "no archived file with this id")
         row, body = found
         return Response(body, media_type="application/octet-stream", headers={
-            "Content-Disposition": _attachment_disposition(row.name, row.url), **SECURITY_HEADERS})
+            "Content-Disposition": _attachment_disposition(row.name, row.url)})
 
     @app.get("/search.csv", include_in_schema=False)
     def search_csv(search: Annotated[SearchRequest, Depends()]) -> StreamingResponse:
@@ -208,15 +261,15 @@ def create_app(archive: Archive | None = None, db_url: str | None = None) -> Fas
         search.sort = "date"
         result = run_search(search, limit=50)
         title = f"zwgk: {search.q}" if search.q else "zwgk: new notices"
-        body = atom_feed(title, str(request.url), str(request.base_url), result.hits)
+        body = atom_feed(title, feed_url(request), site_url, result.hits)
         return Response(body, media_type="application/atom+xml; charset=utf-8")
 
     @app.get("/alerts/{name}.atom", include_in_schema=False)
-    def alert_feed(request: Request, name: str) -> Response:
+    def alert_feed(name: str) -> Response:
         from ..alerts import AlertError, Alerts
 
         try:
-            body = Alerts(archive).feed(name, str(request.base_url))
+            body = Alerts(archive).feed(name, site_url)
         except AlertError as error:
             raise HTTPException(404, str(error)) from error
         return Response(body, media_type="application/atom+xml; charset=utf-8")

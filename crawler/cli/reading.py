@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import sys
+from urllib.parse import urlsplit
 
 import click
 
 from .common import (
     archive_errors,
+    config_option,
     db_option,
     echo,
     echo_json,
@@ -21,6 +23,7 @@ from .common import (
     parse_search,
     sources_option,
     terminal_safe,
+    usage_errors,
 )
 
 
@@ -88,10 +91,13 @@ def _highlight(hit, colour: bool) -> str:
 @click.option("-q", "--query", default="", help="Only notices matching this search (see `zwgk search --help`).")
 @filter_options
 @click.option("--bom", is_flag=True, help="CSV: start with a byte-order mark, so Excel reads the Chinese text.")
+@click.option("--raw-cells", is_flag=True,
+              help="CSV: keep cells starting with = + - @ as they are (by default a ' before them stops "
+                   "spreadsheets running them as formulas).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (default: stdout).")
 @db_option
-def export(fmt: str, all_versions: bool, query: str, filters: dict[str, str | None], bom: bool, output: str | None,
-           db_url: str | None) -> None:
+def export(fmt: str, all_versions: bool, query: str, filters: dict[str, str | None], bom: bool, raw_cells: bool,
+           output: str | None, db_url: str | None) -> None:
     """Export the archive: each notice's latest version, or every version.
 
     Fields: source, url, title, doc_number, index_number, issuer, written_date,
@@ -111,16 +117,18 @@ def export(fmt: str, all_versions: bool, query: str, filters: dict[str, str | No
         raise click.UsageError("--format parquet writes a file: give -o FILE")
     if bom and fmt != "csv":
         raise click.UsageError("--bom is for --format csv")
+    if raw_cells and fmt != "csv":
+        raise click.UsageError("--raw-cells is for --format csv")
     search = parse_search(query, filters) if query or any(filters.values()) else None
     archive = open_archive_or_fail(db_url, read_only=True)
     records = archive.iter_records(all_versions=all_versions, search=search)
     try:
         with archive_errors():
             if output is None:
-                count = write_export(records, fmt, sys.stdout, bom)
+                count = write_export(records, fmt, sys.stdout, bom, raw_cells)
             else:
                 with written_whole(output, binary=fmt == "parquet") as stream:
-                    count = write_export(records, fmt, stream, bom)
+                    count = write_export(records, fmt, stream, bom, raw_cells)
     except BrokenPipeError:  # `zwgk export | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
@@ -337,8 +345,12 @@ def _duration(seconds: int | None) -> str:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option("--base-url", metavar="URL",
+              help="Where readers reach the server, for the links in feeds (default: [alerts] base_url of "
+                   "zwgk.toml, else http://HOST:PORT/); never taken from a request's Host header.")
+@config_option
 @db_option
-def serve(host: str, port: int, db_url: str | None) -> None:
+def serve(host: str, port: int, base_url: str | None, config_file: str | None, db_url: str | None) -> None:
     """Serve the archive's read-only web pages and JSON API.
 
     \b
@@ -346,15 +358,28 @@ def serve(host: str, port: int, db_url: str | None) -> None:
     /notices/ID         a notice: metadata, text, attachments, versions, diffs
     /search.csv|.jsonl  the notices a search matches; /feed.atom its Atom feed
     /api/…              the JSON API, described at /openapi.json (/api/docs)
-    Nothing can be changed through it; put it behind a reverse proxy to share it.
+    Nothing can be changed through it; put it behind a reverse proxy to share it
+    (and give that proxy's address as --base-url).
     """
     import uvicorn
 
+    from archive.alerts import load_alert_settings
+    from archive.config import ConfigError
     from archive.web import create_app
 
-    app = create_app(open_archive_or_fail(db_url, read_only=True))
+    if base_url is None:
+        with usage_errors(ConfigError):
+            base_url = load_alert_settings(config_file).base_url or f"http://{_url_host(host)}:{port}/"
+    if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
+        raise click.BadParameter(f"{base_url!r} is not an http(s) URL", param_hint="--base-url")
+    app = create_app(open_archive_or_fail(db_url, read_only=True), base_url=base_url)
     echo(f"serving the archive at http://{host}:{port}/ (Ctrl-C stops)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _url_host(host: str) -> str:
+    """``host`` as a URL writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
 
 
 COMMANDS = (search, export, show, history, diff, sources, runs, serve)
