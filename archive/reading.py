@@ -28,7 +28,7 @@ class ArchiveReader(ArchiveBase):
         """A document by id (digits) or by any URL of it, with its versions loaded."""
         with self.session() as session:
             if key.isascii() and key.isdigit():
-                document = session.get(Document, int(key)) if int(key) < 2**63 else None
+                document = session.get(Document, int(key)) if int(key) < 2**31 else None  # ids are INTEGER
             else:
                 document = session.scalar(select(Document).where(Document.canonical_url == canonical_url(key)))
             if document is not None:  # load what callers read after the session closes

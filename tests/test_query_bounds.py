@@ -19,6 +19,7 @@ from archive.search import FILTERS
 from archive.search.query import MAX_QUERY_LENGTH
 from archive.web import create_app
 from crawler.cli import cli
+from tests.conftest import run_zwgk
 from tests.test_web_headers import serving
 
 pytestmark = pytest.mark.slow  # uvicorn servers
@@ -136,3 +137,10 @@ def test_every_api_operation_answers_generated_requests(api: httpx.Client) -> No
             case.call_and_validate(checks=[not_a_server_error])
 
         answers()
+
+
+def test_zwgk_show_of_an_id_beyond_the_columns_is_a_missing_notice(archive_url: str) -> None:
+    for command in ("show", "history"):
+        result = run_zwgk(command, "3210601596", "--db", archive_url)
+        assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
