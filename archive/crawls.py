@@ -11,6 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from .base import ArchiveBase
+from .busy import retry_while_busy
 from .models import CrawlError, CrawlRun, Document, Event, Source, utcnow
 from .urls import canonical_url
 
@@ -38,6 +39,7 @@ class CrawlRecords(ArchiveBase):
         except IntegrityError:  # another process created it between our read and our insert
             return self._write_source(key, values)
 
+    @retry_while_busy
     def _write_source(self, key: str, values: Mapping[str, str | None]) -> int:
         with self._sessions.begin() as session:
             source = session.scalar(select(Source).where(Source.key == key))
@@ -49,6 +51,7 @@ class CrawlRecords(ArchiveBase):
             session.flush()
             return source.id
 
+    @retry_while_busy
     def start_run(self, source_key: str) -> int:
         with self._sessions.begin() as session:
             run = CrawlRun(source_id=self._source_id(session, source_key))
@@ -56,6 +59,7 @@ class CrawlRecords(ArchiveBase):
             session.flush()
             return run.id
 
+    @retry_while_busy
     def finish_run(self, run_id: int, status: str, counts: Mapping[str, int], message: str | None = None,
                    walked_to_end: bool = False) -> None:
         with self._sessions.begin() as session:
@@ -70,6 +74,7 @@ class CrawlRecords(ArchiveBase):
         with self.session() as session:
             return session.scalar(select(CrawlRun.status).where(CrawlRun.id == run_id))
 
+    @retry_while_busy
     def close_abandoned_runs(self, source_key: str) -> int:
         """Mark runs left "running" by a crawl process that died as interrupted.
 
@@ -83,6 +88,7 @@ class CrawlRecords(ArchiveBase):
                 run.message = "the crawl process ended without finishing (killed?)"
             return len(runs)
 
+    @retry_while_busy
     def record_error(self, run_id: int, url: str, kind: str, message: str, role: str = "detail") -> None:
         with self._sessions.begin() as session:
             session.add(CrawlError(run_id=run_id, url=url, role=role, kind=kind, message=message[:2000]))

@@ -8,6 +8,7 @@ itself refuses a write.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
@@ -30,7 +31,23 @@ if TYPE_CHECKING:
 DEFAULT_DB_URL = "sqlite:///zwgk.sqlite3"
 # The newest migration in archive/migrations/versions; tests check the two agree.
 SCHEMA_REVISION = "0006"
+# How long an SQLite statement waits for another writer before it fails "database is locked"
+# (ZWGK_SQLITE_BUSY_TIMEOUT seconds overrides it); the archive's writes then retry (archive.busy).
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def sqlite_busy_timeout_ms() -> int:
+    """The busy timeout: ZWGK_SQLITE_BUSY_TIMEOUT (seconds), else 30 s."""
+    value = os.environ.get("ZWGK_SQLITE_BUSY_TIMEOUT")
+    if not value:
+        return _SQLITE_BUSY_TIMEOUT_MS
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise DatabaseURLError(f"ZWGK_SQLITE_BUSY_TIMEOUT={value!r}: give a number of seconds") from None
+    if seconds < 0:
+        raise DatabaseURLError(f"ZWGK_SQLITE_BUSY_TIMEOUT={value!r}: cannot be negative")
+    return int(seconds * 1000)
 
 
 def resolve_db_url(db_url: str | None = None) -> str:
@@ -78,24 +95,26 @@ def _sqlite_engine(url: URL, read_only: bool) -> Engine:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise DatabaseURLError(f"cannot create {path.parent}: {error.strerror}") from error
-    engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000})
-    event.listen(engine, "connect", _sqlite_read_pragmas if read_only else _sqlite_pragmas)
+    busy_ms = sqlite_busy_timeout_ms()
+    engine = create_engine(url, connect_args={"timeout": busy_ms / 1000})
+    pragmas = _sqlite_read_pragmas if read_only else _sqlite_pragmas
+    event.listen(engine, "connect", functools.partial(pragmas, busy_ms))
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: object) -> None:
+def _sqlite_pragmas(busy_ms: int, dbapi_connection: DBAPIConnection, _record: object) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
-def _sqlite_read_pragmas(dbapi_connection: DBAPIConnection, _record: object) -> None:
+def _sqlite_read_pragmas(busy_ms: int, dbapi_connection: DBAPIConnection, _record: object) -> None:
     """A reader changes no journal mode (that would write): it only waits for the writer."""
     cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from .busy import retry_while_busy
 from .crawls import CrawlRecords
 from .errors import ArchiveError
 from .models import (
@@ -33,7 +34,7 @@ from .models import (
 )
 from .reading import ArchiveReader
 from .revisits import GONE_AFTER_MISSING_CHECKS
-from .search import index_version, version_parts
+from .search import IndexEntry, index_version, prepare_index, searched_parts, version_parts
 from .urls import canonical_url
 
 Outcome = Literal["new", "changed", "unchanged"]
@@ -147,11 +148,15 @@ class Archive(CrawlRecords, ArchiveReader):
                 raise ArchiveError(f"could not archive {url}: {error.__class__.__name__}: {error}") from error
         raise AssertionError("unreachable")
 
+    @retry_while_busy
     def _save(self, source_key: str, url: str, fields: Mapping[str, object], content_hash: str,
               raw: RawResponse | None, run_id: int | None, seen_at: dt.datetime, listing: Listing,
               attachments: Sequence[AttachmentFile]) -> SaveResult:
         canonical = canonical_url(url)
         source_id = self._source_id_for(source_key)
+        # Compressing and indexing are CPU work: done before the transaction (which holds SQLite's
+        # writer lock), unless the notice is known unchanged.
+        prepared = None if self._latest_hash(canonical) == content_hash else self._prepare(fields, raw, attachments)
         with self._sessions.begin() as session:
             # A write first: on SQLite it takes the single writer's lock before anything is read.
             _insert_ignoring_conflicts(session, Document, {
@@ -170,7 +175,9 @@ class Archive(CrawlRecords, ArchiveReader):
             latest = self._latest_version(session, document.id)
             if latest is not None and latest.content_hash == content_hash:
                 return SaveResult("unchanged", document.id, latest.number)
-            raw_sha256 = self._store_raw(session, raw) if raw is not None else None
+            prepared = prepared or self._prepare(fields, raw, attachments)  # changed since we looked
+            _store_pages(session, prepared)
+            raw_sha256 = hashlib.sha256(raw.body).hexdigest() if raw is not None else None
             version = Version(
                 document_id=document.id, number=document.version_count + 1, seen_at=seen_at,
                 content_hash=content_hash, raw_sha256=raw_sha256,
@@ -184,7 +191,7 @@ class Archive(CrawlRecords, ArchiveReader):
             for position, attachment in enumerate(attachments):
                 self._add_attachment(session, version.id, position, attachment)
             session.flush()
-            index_version(session.connection(), version.id, version_parts(version, [a.text for a in attachments]))
+            index_version(session.connection(), version.id, prepared.index)
             outcome: Outcome = "new" if latest is None else "changed"
             self._add_event(session, document.id, version.id, run_id, outcome, seen_at)
             return SaveResult(outcome, document.id, version.number)
@@ -193,6 +200,27 @@ class Archive(CrawlRecords, ArchiveReader):
         with self.session() as session:
             return self._source_id(session, key)
 
+    def _prepare(self, fields: Mapping[str, object], raw: RawResponse | None,
+                 attachments: Sequence[AttachmentFile]) -> _Prepared:
+        """Compress the bytes not archived yet and prepare the index text, outside any transaction."""
+        responses = [raw] if raw is not None else []
+        responses += [RawResponse(a.body, a.content_type) for a in attachments if a.body is not None]
+        bodies = {hashlib.sha256(response.body).hexdigest(): response for response in responses}
+        with self.session() as session:
+            stored = set(session.scalars(select(RawPage.sha256).where(RawPage.sha256.in_(bodies))))
+        parts = searched_parts(_text(fields, "title"), _text(fields, "doc_number"), _text(fields, "body"),
+                               [a.text for a in attachments])
+        return _Prepared(bodies, {sha256: zlib.compress(response.body, 6) for sha256, response in bodies.items()
+                                  if sha256 not in stored}, prepare_index(parts))
+
+    def _latest_hash(self, canonical: str) -> str | None:
+        with self.session() as session:
+            latest: str | None = session.scalar(
+                select(Version.content_hash).join(Document, Version.document_id == Document.id)
+                .where(Document.canonical_url == canonical, Version.number == Document.version_count))
+            return latest
+
+    @retry_while_busy
     def mark_not_modified(self, url: str, etag: str | None = None, last_modified: str | None = None,
                           run_id: int | None = None) -> SaveResult | None:
         """A conditional request said 304: the notice is unchanged; only ``last_seen`` moves."""
@@ -205,6 +233,7 @@ class Archive(CrawlRecords, ArchiveReader):
             document.last_modified = last_modified or document.last_modified
             return SaveResult("unchanged", document.id, document.version_count)
 
+    @retry_while_busy
     def mark_missing(self, url: str, run_id: int | None = None) -> str | None:
         """A re-check was answered 404 or 410. The second such answer in a row makes the notice
         ``gone`` (an event; its versions stay). Returns the document's status, None if unknown."""
@@ -236,18 +265,10 @@ class Archive(CrawlRecords, ArchiveReader):
         )
 
     @staticmethod
-    def _store_raw(session: Session, raw: RawResponse) -> str:
-        sha256 = hashlib.sha256(raw.body).hexdigest()
-        if session.get(RawPage, sha256) is None:  # another process may be storing the same bytes
-            _insert_ignoring_conflicts(session, RawPage, {
-                "sha256": sha256, "size": len(raw.body), "content_type": raw.content_type,
-                "compressed": zlib.compress(raw.body, 6), "stored_at": utcnow()})
-        return sha256
-
-    def _add_attachment(self, session: Session, version_id: int, position: int, attachment: AttachmentFile) -> None:
+    def _add_attachment(session: Session, version_id: int, position: int, attachment: AttachmentFile) -> None:
+        """The attachment's row (its bytes are stored by _store_pages)."""
         size = None
         if attachment.body is not None:
-            self._store_raw(session, RawResponse(attachment.body, attachment.content_type))
             size = len(attachment.body)
         elif attachment.sha256 is not None:
             size = session.scalar(select(RawPage.size).where(RawPage.sha256 == attachment.sha256))
@@ -286,6 +307,7 @@ class Archive(CrawlRecords, ArchiveReader):
                                    RawResponse(zlib.decompress(page.compressed), page.content_type),
                                    _listing(document), files)
 
+    @retry_while_busy
     def update_version(self, version_id: int, fields: Mapping[str, object], content_hash: str,
                        attachments: Sequence[AttachmentFile]) -> bool:
         """Replace a version's derived fields in place after an extractor upgrade (no new version, no event).
@@ -301,6 +323,7 @@ class Archive(CrawlRecords, ArchiveReader):
             version.content_hash = content_hash
             version.attachments.clear()
             session.flush()
+            _store_pages(session, self._prepare({}, None, attachments))
             for position, attachment in enumerate(attachments):
                 self._add_attachment(session, version_id, position, attachment)
             session.flush()
@@ -342,6 +365,30 @@ class Archive(CrawlRecords, ArchiveReader):
         session.add(Event(document_id=document_id, version_id=version_id, run_id=run_id, kind=kind, at=at))
 
 _SAVE_ATTEMPTS = 4
+
+
+def _text(fields: Mapping[str, object], name: str) -> str | None:
+    value = fields.get(name)
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What a new version writes, made ready outside the transaction."""
+
+    bodies: dict[str, RawResponse]  # sha256 -> the page's and its files' bytes
+    compressed: dict[str, bytes]  # sha256 -> compressed bytes, of those not archived when prepared
+    index: IndexEntry
+
+
+def _store_pages(session: Session, prepared: _Prepared) -> None:
+    """The raw_pages rows a version needs that are not there yet."""
+    for sha256, response in prepared.bodies.items():
+        if session.get(RawPage, sha256) is None:  # another process may be storing the same bytes
+            compressed = prepared.compressed.get(sha256) or zlib.compress(response.body, 6)
+            _insert_ignoring_conflicts(session, RawPage, {
+                "sha256": sha256, "size": len(response.body), "content_type": response.content_type,
+                "compressed": compressed, "stored_at": utcnow()})
 
 
 def _insert_ignoring_conflicts(session: Session, model: type, values: Mapping[str, object]) -> None:

@@ -48,7 +48,7 @@ class Harvest:
     """What a crawl of the five sites fetched and archived."""
 
     fetched: Counter  # request path -> times fetched (robots.txt aside: each process asks once per host)
-    notices: dict[str, tuple]  # url -> the fields a researcher would compare
+    notices: dict[str, tuple]  # url -> the fields a researcher would compare, and its attachment rows
     versions: int
 
 
@@ -58,8 +58,13 @@ def harvest(server: FixtureServer, db_url: str) -> Harvest:
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     notices = {record["url"]: (record["source"], record["title"], record["published_at"], record["doc_number"],
-                               record["content_hash"]) for record in records}
+                               record["content_hash"], attachment_rows(record)) for record in records}
     return Harvest(fetched, notices, len(records))
+
+
+def attachment_rows(record: dict) -> str:
+    """A version's attachment rows as one comparable (and JSON-safe) string: URL and digest of each."""
+    return " ".join(f"{attachment['url']}={attachment['sha256']}" for attachment in record["attachments"])
 
 
 @pytest.fixture(scope="session")

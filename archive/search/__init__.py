@@ -5,9 +5,19 @@ snippets, facets); ``index``: the per-version index that searches use;
 ``textindex``: the normalisation and tokens they share.
 """
 
-from .index import FTS_TABLE, create_index_structures, index_existing_versions, index_version, version_parts
+from .index import (
+    FTS_TABLE,
+    IndexEntry,
+    create_index_structures,
+    index_existing_versions,
+    index_version,
+    prepare_index,
+    searched_parts,
+    version_parts,
+)
 from .query import FILTERS, SORTS, Query, QueryError, parse_query
 from .searcher import Hit, Searcher, SearchResult
 
-__all__ = ["FILTERS", "FTS_TABLE", "SORTS", "Hit", "Query", "QueryError", "SearchResult", "Searcher",
-           "create_index_structures", "index_existing_versions", "index_version", "parse_query", "version_parts"]
+__all__ = ["FILTERS", "FTS_TABLE", "SORTS", "Hit", "IndexEntry", "Query", "QueryError", "SearchResult", "Searcher",
+           "create_index_structures", "index_existing_versions", "index_version", "parse_query", "prepare_index",
+           "searched_parts", "version_parts"]

@@ -6,6 +6,7 @@ SQLite keeps the tokens in an FTS5 table, PostgreSQL in a GIN-indexed tsvector c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session
@@ -28,19 +29,33 @@ def create_index_structures(connection: Connection) -> None:
         connection.execute(text("CREATE INDEX ix_search_texts_tokens ON search_texts USING gin (tokens)"))
 
 
-def index_version(connection: Connection, version_id: int, parts: Sequence[str | None], replace: bool = False) -> None:
-    """(Re)index one version's text: its title, 文号, body and attachment texts."""
+@dataclass(frozen=True)
+class IndexEntry:
+    """A version's index text and tokens, prepared before the transaction that writes them."""
+
+    text: str
+    tokens: list[str]
+
+
+def prepare_index(parts: Sequence[str | None]) -> IndexEntry:
+    """The CPU work of indexing (normalising, tokenising): done outside any lock."""
     normalised = searchable_text(parts)
-    tokens = index_tokens(normalised)
+    return IndexEntry(normalised, index_tokens(normalised))
+
+
+def index_version(connection: Connection, version_id: int, parts: Sequence[str | None] | IndexEntry,
+                  replace: bool = False) -> None:
+    """(Re)index one version's text: its title, 文号, body and attachment texts (or their prepared entry)."""
+    entry = parts if isinstance(parts, IndexEntry) else prepare_index(parts)
     if replace:
         _unindex(connection, version_id)
-    connection.execute(SearchText.__table__.insert().values(version_id=version_id, text=normalised))
+    connection.execute(SearchText.__table__.insert().values(version_id=version_id, text=entry.text))
     if connection.dialect.name == "sqlite":
         connection.execute(text(f"INSERT INTO {FTS_TABLE}(rowid, tokens) VALUES (:id, :tokens)"),
-                           {"id": version_id, "tokens": " ".join(tokens)})
-    elif len(tokens) <= MAX_PG_TOKENS:  # a larger text keeps NULL tokens and is found by its text
+                           {"id": version_id, "tokens": " ".join(entry.tokens)})
+    elif len(entry.tokens) <= MAX_PG_TOKENS:  # a larger text keeps NULL tokens and is found by its text
         connection.execute(text("UPDATE search_texts SET tokens = array_to_tsvector(CAST(:tokens AS text[])) "
-                                "WHERE version_id = :id"), {"id": version_id, "tokens": tokens})
+                                "WHERE version_id = :id"), {"id": version_id, "tokens": entry.tokens})
 
 
 def _unindex(connection: Connection, version_id: int) -> None:
@@ -54,9 +69,14 @@ def _unindex(connection: Connection, version_id: int) -> None:
 
 
 def version_parts(version: Version, attachment_texts: Sequence[str | None]) -> list[str | None]:
+    return searched_parts(version.title, version.doc_number, version.body, attachment_texts)
+
+
+def searched_parts(title: str | None, doc_number: str | None, body: str | None,
+                   attachment_texts: Sequence[str | None]) -> list[str | None]:
     """What a version is searched by: its title and 文号 (each bounded), its body, its attachments' texts."""
-    return [(version.title or "")[:MAX_INDEXED_FIELD_CHARS], (version.doc_number or "")[:MAX_INDEXED_FIELD_CHARS],
-            version.body, *attachment_texts]
+    return [(title or "")[:MAX_INDEXED_FIELD_CHARS], (doc_number or "")[:MAX_INDEXED_FIELD_CHARS],
+            body, *attachment_texts]
 
 
 def index_existing_versions(connection: Connection, batch: int = 500) -> None:
