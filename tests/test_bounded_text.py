@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from email.header import decode_header, make_header
 
 from archive import open_archive
@@ -55,11 +54,9 @@ def test_a_huge_notice_is_stored_whole_and_searched_within_bounds(db_url: str) -
     # The text past the indexed bound is kept, not searched.
     assert len(body) > MAX_INDEXED_CHARS and archive.search(parse_query(LATE_TERM)).total == 0
     terms = [body[at:at + 3] for at in range(10, 10 + 24 * 1000, 1000)]
-    started = time.monotonic()
-    result = archive.search(parse_query(" ".join(terms)))
-    elapsed = time.monotonic() - started
+    result = archive.search(parse_query(" ".join(terms)))  # its time: bench/search_latency.py, RELIABILITY.md
     archive.close()
-    assert result.total == 1 and elapsed < 5, elapsed
+    assert result.total == 1
 
 
 def test_the_cli_and_the_web_show_a_bounded_title(sqlite_url: str) -> None:
@@ -84,11 +81,8 @@ def test_an_alert_about_a_huge_notice_is_bounded_and_sent_quickly(sqlite_url: st
     mail = f"mailto://127.0.0.1:{smtp_port}?from=zwgk@example.org&to=reader@example.org&secure=no"
     add_rule(sqlite_url, "roads", "--query", TITLE_TERM, "--notify", webhook.url(), "--notify", mail)
     archive_huge_notice(sqlite_url)
-    started = time.monotonic()
-    sent = run_zwgk("alerts", "run", "--db", sqlite_url)
-    elapsed = time.monotonic() - started
+    sent = run_zwgk("alerts", "run", "--db", sqlite_url)  # before the bounds, a 1 MB title never finished
     assert sent.returncode == 0 and "sent 2" in sent.stdout, sent.stdout + sent.stderr
-    assert elapsed < 30, elapsed
     [(_, message)] = webhook.received
     assert TITLE_TERM in message["title"] and len(message["title"]) <= MAX_MESSAGE_TITLE
     assert len(message["message"]) <= MAX_MESSAGE_TEXT

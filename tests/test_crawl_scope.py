@@ -8,7 +8,6 @@ the hostile links and redirects below are reconstructions of what real pages hol
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -117,9 +116,7 @@ def test_caps_bound_a_notice_of_20000_files_and_a_list_of_10000_links(site: Fixt
                    f'<span class="time">2025-01-01</span></li>' for index in range(10_000))
     site.replace_text(f"https://{HOST}/zxzfxx/index.html", "</ul>\n<!-- <ul", f"{fake}</ul>\n<!-- <ul")
 
-    started = time.monotonic()
     result = crawl_shanghai(site, db_url, tmp_path, "-s", "ZWGK_MAX_LIST_LINKS=20")
-    elapsed = time.monotonic() - started
 
     assert summary_row(result, "shanghai")["status"] == "completed", result.stdout + result.stderr
     paths = [r.path for r in site.server.requests]
@@ -130,4 +127,3 @@ def test_caps_bound_a_notice_of_20000_files_and_a_list_of_10000_links(site: Fixt
     assert any(e[:2] == (f"https://{HOST}/zxzfxx/index.html", "cap") and "more than 20 notice links" in e[2]
                for e in errors)
     assert len(exported(db_url)[notices[0]]["attachments"]) == 50
-    assert elapsed < 150, elapsed

@@ -12,7 +12,6 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import scrapy
@@ -181,15 +180,12 @@ def test_a_list_page_of_100000_links_follows_500_and_records_the_cap(spider_for)
     spider = spider_for("shanghai")
     row = '<li><a href="{}20250101/{:032x}.html">链接</a><span class="time">2025-01-01</span></li>'
     rows = "".join(row.format(SH_LIST, index) for index in range(100_000))
-    started = time.monotonic()
     out = list(spider.parse_list(downloaded(f"{SH_LIST}index.html", f'<ul class="pageList">{rows}</ul>'.encode())))
-    elapsed = time.monotonic() - started
     requests = [item for item in out if isinstance(item, scrapy.Request)]
     [cap] = [item for item in out if isinstance(item, FetchErrorItem)]
     assert len(requests) == 500 and requests[-1].url == f"{SH_LIST}20250101/{499:032x}.html"
     assert cap.kind == "cap" and cap.message == ("more than 500 notice links; only the first 500 are followed "
                                                  "(ZWGK_MAX_LIST_LINKS)")
-    assert elapsed < 60, elapsed
 
 
 @FUZZ
