@@ -4,7 +4,8 @@ http(s) only; the source's own hosts (its registry ``host`` and the hosts of its
 for attachments also the ``file_hosts`` its registry entry allows; never a host that resolves to
 a loopback, private, link-local, multicast or otherwise non-public address, unless HOST_MAP maps
 it (a mapped host is trusted: its requests go to the mapped base URL). The rules are plain
-functions; crawler.middlewares.ScopeMiddleware applies them to every request.
+functions; crawler.middlewares.ScopeMiddleware applies them to every request, and
+crawler.resolver.ScopedResolver the address rule again to every lookup a download makes.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ def address_refusal(host: str, resolve: Resolve = system_resolve) -> str | None:
             addresses = list(resolve(host))
         except (OSError, UnicodeError):
             return None
+    return addresses_refusal(host, addresses)
+
+
+def addresses_refusal(host: str, addresses: Iterable[str]) -> str | None:
+    """Why ``host`` may not be fetched at ``addresses`` (the first non-public one); None when all are public."""
     for address in addresses:
         if kind := address_kind(address):
             named = host if host.strip("[]") == address else f"{host} resolves to {address},"

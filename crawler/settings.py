@@ -62,6 +62,9 @@ DOWNLOAD_HANDLERS: dict[str, str | None] = {
     "file": None, "data": None, "ftp": None, "s3": None,
 }
 DNS_TIMEOUT = 15
+# Every lookup the downloads make refuses non-public addresses (except HOST_MAP's targets), so a name
+# that resolves differently when the download connects than when the scope was checked is refused too.
+TWISTED_DNS_RESOLVER = "crawler.resolver.ScopedResolver"
 DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
 RETRY_ENABLED = True
