@@ -90,6 +90,7 @@ def test_ten_kill_9_trials_leave_the_archive_whole_and_equal_to_an_uninterrupted
     rng = random.Random(SEED)
     killed_pid: int | None = None  # the last killed crawl
     left: set[str] = set()  # the leases it left behind
+    killed_holding_leases = 0
     for trial in range(TRIALS):
         archived = count(path, "SELECT count(*) FROM versions")
         versions = archived + rng.randint(1, max(1, (single_worker.versions - archived) // 3))  # some progress first
@@ -97,9 +98,11 @@ def test_ten_kill_9_trials_leave_the_archive_whole_and_equal_to_an_uninterrupted
         assert "another crawl" not in errors, f"trial {trial}: {errors}"
         if killed_pid is not None:  # this was the crawl after a kill
             assert took_over(errors, left, killed_pid), f"trial {trial}: {errors}"
+        # Killed between its last save and its exit, a crawl holds no lease: nothing to take over then.
         killed_pid, left = pid, leases_of(path, pid)
-        assert left, f"trial {trial}: killed holding no lease"
+        killed_holding_leases += bool(left)
         check_archive(path)
+    assert killed_holding_leases >= TRIALS // 2, "most kills should land mid-crawl, holding leases"
     final = crawl(site, sqlite_url, "--all")
     assert final.returncode == 0, final.stdout + final.stderr
     assert "another crawl" not in final.stdout + final.stderr
