@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -202,6 +204,33 @@ def shanghai_archive(site: FixtureSite, sqlite_url: str, tmp_path_factory: pytes
             shutil.copyfile(making, crawled)
     shutil.copyfile(crawled, make_url(sqlite_url).database)
     return sqlite_url
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for a receiver a test starts, or one that stays down)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """``app`` (ASGI) under uvicorn on a free loopback port, once it answers; yields its base URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="critical"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started or not thread.is_alive(), "uvicorn to start", timeout=60)
+    assert server.started, "uvicorn did not start"
+    host, port = sock.getsockname()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 # Commands that run Twisted's reactor (it starts once per process) or a server: a process each.

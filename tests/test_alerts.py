@@ -6,7 +6,6 @@ import base64
 import datetime as dt
 import json
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -19,17 +18,11 @@ from aiosmtpd.controller import Controller
 
 from archive import open_archive
 from archive.alerts import AlertError, Alerts, AlertSettings, masked
-from tests.conftest import FixtureSite, crawl, run_zwgk
+from tests.conftest import FixtureSite, crawl, free_port, run_zwgk
 
 HOST = "jtw.sh.gov.cn"
 LIST_1 = "https://jtw.sh.gov.cn/zxzfxx/index.html"
 SIMPLIFIED, TRADITIONAL = "公共数据管理办法", "公共數據管理辦法"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Webhook:

@@ -10,7 +10,6 @@ every notice the crawl saw must be archived.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ import pytest
 
 from archive import open_archive
 from archive.urls import canonical_url
-from tests.conftest import FAST_CRAWL, ROOT, FixtureSite, StderrLines, run_zwgk, wait_for
+from tests.conftest import FAST_CRAWL, ROOT, FixtureSite, StderrLines, free_port, run_zwgk, wait_for
 
 # End to end (a crawl process, a server process, load threads): left out by `pytest -m "not slow"`.
 pytestmark = pytest.mark.slow
@@ -31,12 +30,6 @@ THREADS = 4
 MAX_REQUESTS = 800  # in all, across the threads
 CLI_SEARCHES = 20
 QUERIES = ("公路", "交通运输", "通知 source:guangzhou", "港口 OR 航道", "管理 -收费", "广州市交通运输局")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

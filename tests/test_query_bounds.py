@@ -19,8 +19,7 @@ from archive.search import FILTERS
 from archive.search.query import MAX_QUERY_LENGTH
 from archive.web import create_app
 from crawler.cli import cli
-from tests.conftest import run_zwgk
-from tests.test_web_headers import serving
+from tests.conftest import run_zwgk, serving
 
 pytestmark = pytest.mark.slow  # uvicorn servers
 

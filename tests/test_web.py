@@ -8,9 +8,6 @@ import io
 import json
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +15,11 @@ from pathlib import Path
 import feedparser
 import httpx
 import pytest
-import uvicorn
 
 from archive import open_archive
 from archive.search import parse_query
 from archive.web import create_app
-from tests.conftest import SITES, FixtureSite, crawl, run_zwgk
+from tests.conftest import SITES, FixtureSite, crawl, run_zwgk, serving
 from tests.fixtures.server import FixtureServer
 from tests.test_crawl_attachments import SUMMARY, attach_pdf
 
@@ -40,12 +36,6 @@ class Served:
     db_url: str
     edited: str  # a notice with two versions and an attachment
     hostile_id: int
-
-
-def _free_port() -> socket.socket:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    return sock
 
 
 @pytest.fixture(scope="module")
@@ -65,16 +55,8 @@ def served(tmp_path_factory) -> Iterator[Served]:
     hostile = archive.save_notice("shanghai", "https://jtw.sh.gov.cn/zxzfxx/20250101/hostile.html", {
         "title": HOSTILE_TITLE + "\x01", "body": "公路<img src=x onerror=\"window.hacked=2\">养护", "body_original": "",
         "published_at": "2025-01-01", "issuer": "<b>上海</b>"}, "hostile")
-    sock = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(archive), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    host, port = sock.getsockname()
-    yield Served(f"http://{host}:{port}", db_url, edited, hostile.document_id)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(archive)) as base:
+        yield Served(base, db_url, edited, hostile.document_id)
     archive.close()
 
 

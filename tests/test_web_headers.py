@@ -7,25 +7,20 @@ from __future__ import annotations
 import csv
 import io
 import os
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import feedparser
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from archive import Archive, open_archive
 from archive.store import AttachmentFile
 from archive.web import create_app
-from tests.conftest import ROOT, wait_for
+from tests.conftest import ROOT, free_port, serving, wait_for
 from tests.test_read_only import URL, build_archive
 
 pytestmark = pytest.mark.slow  # uvicorn servers
@@ -36,24 +31,6 @@ FORMULA_TITLE = '=HYPERLINK("http://x","y") 公路'
 PAYLOAD = "\"'><script>alert(1)</script><img src=x onerror=alert(2)>"
 HOSTILE_FIELDS = ("title", "doc_number", "index_number", "issuer", "written_date", "disclosure", "doc_type", "topic",
                   "keywords", "column")
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """``app`` under uvicorn on a free loopback port; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="critical"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started or not thread.is_alive(), "uvicorn to start", timeout=60)
-    assert server.started, "uvicorn did not start"
-    host, port = sock.getsockname()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @dataclass(frozen=True)
@@ -165,9 +142,7 @@ def test_search_csv_neutralises_formula_cells(served: Served) -> None:
 
 
 def serve_process(db_url: str, *args: str) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "crawler.cli", "serve", "--port", str(port), "--db", db_url,
                                 *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONWARNINGS": "ignore"})
