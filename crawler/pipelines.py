@@ -14,6 +14,7 @@ from archive import Archive, ArchiveError
 from archive.store import AttachmentFile, Listing, RawResponse
 from crawler.context import context_of
 from crawler.extract import AttachmentLink
+from crawler.failures import describe_error
 from crawler.harvest import FetchFile, FileLimits, HarvestError, Page, Selectors, harvest, read_file, refused_file
 from crawler.items import ORIGINAL_URL, ROLE, FetchErrorItem, MissingItem, NotModifiedItem, PageItem
 from crawler.scope import OutOfScope
@@ -153,7 +154,7 @@ class ArchivePipeline:
             self._error(link.url, "scope", str(error), role="attachment")
             return None
         except Exception as error:  # timed out, over the size limit, forbidden by robots.txt
-            reason = _download_failure(error, self.attachment_maxsize)
+            reason = describe_error(error, link.url, "ZWGK_ATTACHMENT_MAXSIZE")[1]
         else:
             if response.status < 400:
                 content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
@@ -204,12 +205,3 @@ class ArchivePipeline:
 
     def _count(self, name: str) -> None:
         self.stats.inc_value(f"zwgk/{name}")
-
-
-def _download_failure(error: Exception, maxsize: int) -> str:
-    text = str(error)
-    if ("maxsize" in text.lower() or "larger than" in text.lower()
-            or error.__class__.__name__ == "DownloadCancelledError"):
-        limit = f"{maxsize >> 20} MB" if maxsize >= 1 << 20 else f"{maxsize} byte"
-        return f"larger than the {limit} limit (ZWGK_ATTACHMENT_MAXSIZE)"
-    return f"{error.__class__.__name__}: {text}" if text else error.__class__.__name__

@@ -19,24 +19,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import scrapy
-from scrapy.exceptions import (
-    CannotResolveHostError,
-    DownloadCancelledError,
-    DownloadConnectionRefusedError,
-    DownloadFailedError,
-    DownloadTimeoutError,
-    ResponseDataLossError,
-)
 from scrapy.http import Response
-from scrapy.spidermiddlewares.httperror import HttpError
-from twisted.internet.error import (
-    ConnectionRefusedError,
-    DNSLookupError,
-    TCPTimedOutError,
-    TimeoutError,
-)
 from twisted.python.failure import Failure
 
+from crawler.failures import describe_error
 from crawler.items import (
     DEFER,
     ORIGINAL_URL,
@@ -50,7 +36,6 @@ from crawler.items import (
     PageItem,
     walk_stat,
 )
-from crawler.scope import OutOfScope
 
 if TYPE_CHECKING:  # the type only: spiders are handed their context, they never build one
     from crawler.context import CrawlContext
@@ -226,7 +211,8 @@ class NoticeSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it; Twisted's Failure does not declare it
         entry = request.cb_kwargs.get("entry")
         url = entry.url if entry else request.meta.get(ORIGINAL_URL, request.url)
-        kind, message = describe_failure(failure)
+        error = failure.value or RuntimeError("the request failed without an error")
+        kind, message = describe_error(error, request.meta.get(ORIGINAL_URL, request.url))
         if entry and entry.fallback_url and kind == "http-404":
             yield self.detail_request(ListEntry(entry.fallback_url, entry.title, entry.date, entry.attachments))
             return
@@ -274,28 +260,3 @@ def _fetchable(url: str) -> bool:
 def _header(headers, name: bytes) -> str | None:
     value = headers.get(name)
     return value.decode("latin-1") if value else None
-
-
-def describe_failure(failure: Failure) -> tuple[str, str]:
-    """One clear line for a failed request: what went wrong, without a traceback."""
-    error = failure.value
-    url = failure.request.meta.get(ORIGINAL_URL, failure.request.url)  # type: ignore[attr-defined]  # as above
-    host = url.split("/")[2] if "//" in url else url
-    if isinstance(error, OutOfScope):
-        return "scope", str(error)
-    if isinstance(error, HttpError):
-        status = error.response.status
-        return f"http-{status}", f"the site answered {status} for {error.response.url}"
-    if failure.check(CannotResolveHostError, DNSLookupError):
-        return "dns", f"DNS lookup failed for {host} (no such host, or no network)"
-    if failure.check(DownloadConnectionRefusedError, ConnectionRefusedError):
-        return "refused", f"connection refused by {host}"
-    if failure.check(DownloadTimeoutError, TimeoutError, TCPTimedOutError):
-        return "timeout", f"timed out waiting for {host}"
-    if "max redirections" in str(error):
-        return "redirect-loop", f"{url} redirects in a loop (more than REDIRECT_MAX_TIMES redirects)"
-    if failure.check(DownloadCancelledError) or "DOWNLOAD_MAXSIZE" in str(error):  # as sent, or inflated
-        return "too-large", f"{host} sent more than the size limit (DOWNLOAD_MAXSIZE): {error}"
-    if failure.check(ResponseDataLossError, DownloadFailedError):
-        return "download", f"the download from {host} broke off: {error}"
-    return error.__class__.__name__, f"{error.__class__.__name__}: {error}"
